@@ -1,0 +1,42 @@
+# The two commands of the README: `make quick` (the main job) and `make test` (what CI runs).
+# Both set everything up first: a virtual environment with the package, its Jupyter kernel, and FashionMNIST.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup data quick test sync nbtest pytest lab
+setup: $(STAMP) data
+
+$(STAMP): setup.py settings.ini
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' >/dev/null
+	touch $@
+
+data:
+	@test -d $(FASHION) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+
+quick: setup
+	$(BIN)/snn-robust train --profile quick
+
+test: setup sync nbtest pytest
+
+# nbdev_export / nbdev_clean must not change anything: the notebooks are the source of the package.
+sync: $(STAMP)
+	@before="$$(git status --porcelain -- snn_robust nbs; git diff -- snn_robust nbs | sha1sum)"; \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean; \
+	after="$$(git status --porcelain -- snn_robust nbs; git diff -- snn_robust nbs | sha1sum)"; \
+	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean changed files: run them and commit both notebooks and package"; git status --short -- snn_robust nbs; exit 1; fi
+
+nbtest: setup
+	$(BIN)/nbdev_test --flags slow
+
+pytest: setup
+	$(BIN)/python -m pytest -q tests
+
+lab: setup
+	$(BIN)/jupyter lab nbs
