@@ -14,6 +14,7 @@ $(STAMP): setup.py settings.ini
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps cleverhans==4.0.0  # reference FGM for the tests; its torch part needs only torch
 	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' >/dev/null
 	touch $@
 
