@@ -22,7 +22,7 @@ data:
 	@test -d $(FASHION) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
 
 quick: setup
-	$(BIN)/snn-robust train --profile quick
+	$(BIN)/snn-robust reproduce --profile quick
 
 test: setup sync nbtest pytest
 
