@@ -43,7 +43,7 @@ def test_reproduce_smoke_end_to_end(tmp_path):
         assert (run / f'{name}.ipynb').exists() and json.loads((run / 'results.json').read_text())['claims']
     # a second run reuses every finished notebook
     second = reproduce(tmp_path)
-    assert second.returncode == 0 and second.stdout.count('reused') == len(NOTEBOOKS), second.stdout
+    assert second.returncode == 0 and second.stdout.count('reused (') == len(NOTEBOOKS), second.stdout
 
     # a failing notebook: exit 1, its executed copy kept, figures/ untouched
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
