@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data quick test sync nbtest pytest lab
+.PHONY: setup data quick test sync nbtest pytest benchcheck bench lab
 setup: $(STAMP) data
 
 $(STAMP): setup.py settings.ini
@@ -15,6 +15,7 @@ $(STAMP): setup.py settings.ini
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps cleverhans==4.0.0  # reference FGM for the tests; its torch part needs only torch
+	$(BIN)/python -m pip install -q scipy && $(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1  # EOTPGD, for the benchmark only; its requests~=2.25 pin would break jupyterlab
 	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' >/dev/null
 	touch $@
 
@@ -24,7 +25,7 @@ data:
 quick: setup
 	$(BIN)/snn-robust reproduce --profile quick
 
-test: setup sync nbtest pytest
+test: setup sync nbtest pytest benchcheck
 
 # nbdev_export / nbdev_clean must not change anything: the notebooks are the source of the package.
 sync: $(STAMP)
@@ -38,6 +39,13 @@ nbtest: setup
 
 pytest: setup
 	$(BIN)/python -m pytest -q tests
+
+# the benchmark at toy sizes, only to show that it runs (timings belong in bench/RESULTS.md, from `make bench` on a quiet machine)
+benchcheck: setup
+	$(BIN)/snn-robust bench --quick --out "$$(mktemp -d)"
+
+bench: setup
+	$(BIN)/snn-robust bench
 
 lab: setup
 	$(BIN)/jupyter lab nbs

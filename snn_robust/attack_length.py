@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from .attacks import attack_gradient, fgm_step, step_sweep
-from .core import sample_probs
+from .core import check_count, sample_probs
 
 # %% auto #0
 __all__ = ['PAPER_TABLE1', 'PAPER_EXTREME', 'count_extreme', 'attack_lengths', 'loss_sweep', 'check_c9', 'check_c10']
@@ -19,6 +19,7 @@ PAPER_EXTREME = {'bnn': 397, 'im': 2187, 'dropout0.3': 0, 'dropout0.6': 0}   # o
 
 def count_extreme(model, x, batch_size=1000, generator=None) -> int:
     "Inputs whose single-realisation prediction has max_c f_c(x, theta) == 1 exactly (float32): their softmax gradient vanishes."
+    check_count(batch_size, 'batch_size')
     return sum(int((sample_probs(model, x[i:i + batch_size], 1, generator=generator)[0].amax(1) == 1).sum()) for i in range(0, len(x), batch_size))
 
 def attack_lengths(model, x, y, eta, attack_samples, generator=None) -> dict:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, numbers
 from dataclasses import dataclass
 import torch
-from .core import check_count, check_inputs, check_labels, mc_grad, mc_probs, resolve_generator
+from .core import PRECISIONS, check_count, check_inputs, check_labels, mc_grad, mc_probs, resolve_generator
 
 # %% auto #0
 __all__ = ['LOSSES', 'NORMS', 'ATTACKS', 'ETA_MAX', 'ce_loss', 'margin_loss', 'cw_loss', 'check_attack_args', 'AttackInfo',
@@ -35,17 +35,19 @@ LOSSES = {'ce': (ce_loss, 'probs'), 'margin': (margin_loss, 'probs'), 'cw': (cw_
 NORMS = (2, math.inf)
 
 # %% ../nbs/04_attacks.ipynb #9b523394
-def check_attack_args(model, x, y, eta, n_samples, norm, loss, clip) -> tuple[int, float]:
+def check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision='fp32') -> tuple[int, float]:
     "Validate an attack's arguments; returns (n_samples, norm) normalised."
     n_samples = check_inputs(model, x, n_samples)
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta < 0:
         raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
     if isinstance(norm, bool) or norm not in NORMS: raise ValueError(f"norm must be 2 (FGM, L2) or float('inf') (FGSM, L-inf), got {norm!r}")
     if loss not in LOSSES: raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     if clip is not None:
+        if not (isinstance(clip, (tuple, list)) and len(clip) == 2 and all(isinstance(c, numbers.Real) for c in clip) and clip[0] < clip[1]):
+            raise ValueError(f"clip must be None or (low, high) with low < high, got {clip!r}")
         lo, hi = clip
-        if not lo < hi: raise ValueError(f"clip must be None or (low, high) with low < high, got {clip!r}")
         if x.min() < lo or x.max() > hi: raise ValueError(f"x must lie in the clip box [{lo}, {hi}], got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
     return n_samples, float(norm)
 
@@ -59,10 +61,10 @@ class AttackInfo:
     @property
     def n_zero_grad(self) -> int: return int(self.zero_grad.sum())
 
-def attack_gradient(model, x, y, n_samples, loss='ce', targeted=False, generator=None, chunk_size=None) -> torch.Tensor:
-    "Gradient of L(f^A(x), y) w.r.t. x for a fresh attack sample set A of `n_samples` (descent direction if `targeted`)."
+def attack_gradient(model, x, y, n_samples, loss='ce', targeted=False, generator=None, chunk_size=None, precision='fp32') -> torch.Tensor:
+    "Gradient of L(f^A(x), y) w.r.t. x for a fresh attack sample set A of `n_samples` (descent direction if `targeted`; `precision` see `mc_grad`)."
     fn, reduce = LOSSES[loss]
-    _, grad = mc_grad(model, x, lambda out: fn(out, y), n_samples, reduce=reduce, generator=generator, chunk_size=chunk_size)
+    _, grad = mc_grad(model, x, lambda out: fn(out, y), n_samples, reduce=reduce, generator=generator, chunk_size=chunk_size, precision=precision)
     return -grad if targeted else grad
 
 def _step(grad, size, norm):
@@ -73,14 +75,16 @@ def _step(grad, size, norm):
 def _clip(x, clip): return x if clip is None else x.clamp(*clip)
 
 def fgm(model, x, y, eta, n_samples, norm=2, loss='ce', targeted=False, clip=(0.0, 1.0), generator=None,
-        chunk_size=None, return_info=False):
+        chunk_size=None, return_info=False, precision='fp32'):
     "FGM (norm=2) / FGSM (norm=inf) on f^A from one fresh attack sample set of `n_samples`; returns x_adv (and `AttackInfo`)."
-    n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip)
-    grad = attack_gradient(model, x, y, n_samples, loss, targeted, generator, chunk_size)
+    n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision)
+    grad = attack_gradient(model, x, y, n_samples, loss, targeted, generator, chunk_size, precision)
     return fgm_step(x, grad, eta, norm, clip, return_info)
 
 def fgm_step(x, grad, eta, norm=2, clip=(0.0, 1.0), return_info=False):
     "x + eta * (grad normalised in `norm`), clipped: the step of `fgm` for a given attack gradient (reused across eta)."
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta < 0: raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
+    if isinstance(norm, bool) or norm not in NORMS: raise ValueError(f"norm must be 2 (FGM, L2) or float('inf') (FGSM, L-inf), got {norm!r}")
     x_adv = _clip(x.detach() + _step(grad, eta, float(norm)), clip)
     if not return_info: return x_adv
     return x_adv, AttackInfo(grad.flatten(1).eq(0).all(1), (x_adv - x).flatten(1).norm(dim=1))
@@ -93,18 +97,19 @@ def project(delta, eta, norm):
     return delta * (eta / n.clamp_min(1e-12)).clamp(max=1.0)
 
 def random_in_ball(shape, eta, norm, generator, device=None, dtype=None):
-    "Uniform random points of the eta-ball of `norm`, one per row of `shape`."
-    if norm == math.inf: return (torch.rand(shape, generator=generator, device=device, dtype=dtype) * 2 - 1) * eta
+    "Uniform random points of the eta-ball of `norm`, one per row of `shape`, drawn on the generator's device and moved to `device`."
+    draw = lambda fn, size: fn(size, generator=generator, device=generator.device, dtype=dtype).to(device)
+    if norm == math.inf: return (draw(torch.rand, shape) * 2 - 1) * eta
     d = math.prod(shape[1:])
-    direction = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+    direction = draw(torch.randn, shape)
     direction = direction / direction.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (len(shape) - 1))
-    radius = torch.rand(shape[0], generator=generator, device=device, dtype=dtype) ** (1 / d) * eta
+    radius = draw(torch.rand, shape[0]) ** (1 / d) * eta
     return direction * radius.view(-1, *[1] * (len(shape) - 1))
 
 def pgd(model, x, y, eta, n_samples, steps=10, step_size=None, norm=2, loss='ce', targeted=False, clip=(0.0, 1.0),
-        random_start=False, generator=None, chunk_size=None):
+        random_start=False, generator=None, chunk_size=None, precision='fp32'):
     "PGD of `steps` steps (default size eta/5), a fresh attack sample set of `n_samples` per step, projected onto the eta-ball and the box."
-    n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip)
+    n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision)
     steps = check_count(steps, 'steps')
     step_size = eta / 5 if step_size is None else step_size
     if isinstance(step_size, bool) or not isinstance(step_size, numbers.Real) or not math.isfinite(step_size) or step_size < 0:
@@ -113,7 +118,7 @@ def pgd(model, x, y, eta, n_samples, steps=10, step_size=None, norm=2, loss='ce'
     start = random_in_ball(x.shape, eta, norm, generator, x.device, x.dtype) if random_start else torch.zeros_like(x)
     x_adv = _clip(x + start, clip)
     for _ in range(steps):
-        grad = attack_gradient(model, x_adv, y, n_samples, loss, targeted, generator, chunk_size)
+        grad = attack_gradient(model, x_adv, y, n_samples, loss, targeted, generator, chunk_size, precision)
         x_adv = _clip(x + project(x_adv + _step(grad, step_size, norm) - x, eta, norm), clip)
     return x_adv
 
@@ -123,11 +128,14 @@ ETA_MAX = {('fashion_mnist', 2): 3.0, ('fashion_mnist', math.inf): 0.2, ('cifar1
 
 def eta_grid(dataset: str, norm, n: int) -> list[float]:
     "`n` perturbation strengths from 0 to the largest the paper's figures show for `dataset` and `norm`."
+    if (dataset, norm) not in ETA_MAX: raise ValueError(f"(dataset, norm) must be one of {sorted(ETA_MAX)}, got {(dataset, norm)!r}")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2: raise ValueError(f"n must be an integer >= 2 (0 and the largest eta), got {n!r}")
     top = ETA_MAX[(dataset, float(norm))]
     return [round(top * i / (n - 1), 6) for i in range(n)]
 
 def accuracy(model, x, y, n_infer, generator=None, chunk_size=None) -> float:
     "Share of inputs that f^I (a fresh set of `n_infer` samples) classifies as `y`."
+    check_labels(y, x.shape[0], getattr(model, 'classes', None))
     return (mc_probs(model, x, n_infer, generator=generator, chunk_size=chunk_size).argmax(1) == y).float().mean().item()
 
 def step_sweep(model, x, y, grad, etas, n_infer, norm=2, generator=None, chunk_size=None) -> list[float]:
@@ -138,9 +146,10 @@ def attack_sweep(model, x, y, etas, n_attack, n_infer, attack='fgm', loss='ce', 
     "Accuracy under `attack` ('fgm', 'fgsm', 'pgd') with `n_attack` attack samples for each eta, evaluated with `n_infer` samples."
     if attack not in ATTACKS: raise ValueError(f"attack must be one of {tuple(ATTACKS)}, got {attack!r}")
     norm, generator = ATTACKS[attack], resolve_generator(generator)
+    if not len(etas): raise ValueError("etas must hold one or more finite numbers >= 0, got none")
+    for eta in etas: check_attack_args(model, x, y, eta, n_attack, norm, loss, (0.0, 1.0))
     if attack == 'pgd':
         return [accuracy(model, pgd(model, x, y, eta, n_attack, steps, norm=norm, loss=loss, generator=generator, chunk_size=chunk_size), y, n_infer, generator, chunk_size)
                 for eta in etas]
-    check_attack_args(model, x, y, max(etas), n_attack, norm, loss, (0.0, 1.0))
     grad = attack_gradient(model, x, y, n_attack, loss, generator=generator, chunk_size=chunk_size)
     return step_sweep(model, x, y, grad, etas, n_infer, norm, generator, chunk_size)

@@ -4,16 +4,18 @@
 
 # %% ../nbs/00_core.ipynb #635e62e7
 from __future__ import annotations
-import math, numbers
+import contextlib, math, numbers, os
+from concurrent.futures import ThreadPoolExecutor
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['DEFAULT_MAX_ROWS', 'REDUCTIONS', 'get_device', 'check_count', 'sample_generators', 'draw_normal', 'draw_bernoulli',
-           'StochasticClassifier', 'check_model', 'GaussianLinear', 'chunk_plan', 'check_inputs', 'check_labels',
-           'resolve_generator', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits', 'mc_probs_nested',
-           'mc_grad', 'mc_jacobian']
+__all__ = ['PARALLEL_DRAW_MIN', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'PRECISIONS', 'REDUCTIONS', 'get_device', 'check_count',
+           'sample_generators', 'draw_normal', 'draw_bernoulli', 'StochasticClassifier', 'check_model',
+           'GaussianLinear', 'chunk_plan', 'memory_budget', 'model_chunk_plan', 'check_inputs', 'check_labels',
+           'resolve_generator', 'autocast', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits',
+           'mc_probs_nested', 'mc_grad', 'mc_jacobian']
 
 # %% ../nbs/00_core.ipynb #75ac31ee
 def get_device(device: str | torch.device = 'auto') -> torch.device:
@@ -38,16 +40,33 @@ def sample_generators(n_samples: int, generator: torch.Generator | None = None,
                       device: str | torch.device = 'cpu') -> list[torch.Generator]:
     "One independent generator per realisation, seeded by draws from `generator` (the global RNG when None)."
     n_samples = check_count(n_samples)
+    if generator is not None and not isinstance(generator, torch.Generator): raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     seeds = torch.randint(0, 2**62, (n_samples,), generator=generator,
                           device=generator.device if generator is not None else 'cpu').tolist()
     return [torch.Generator(device=device).manual_seed(s) for s in seeds]
 
 # %% ../nbs/00_core.ipynb #15819817
+_RNG_POOL = {}  # (process id, threads) -> the thread pool that fills CPU slices in parallel
+PARALLEL_DRAW_MIN = 2**14  # numbers per slice from which parallel filling pays off
+
+def _fill_slices(out, generators, fill):
+    "Fill slice s of `out` from `generators[s]`; on the CPU one contiguous range of slices per intra-op thread."
+    threads = min(torch.get_num_threads(), len(generators))
+    if out.device.type != 'cpu' or threads < 2 or out[0].numel() < PARALLEL_DRAW_MIN:
+        for slice_, g in zip(out, generators): fill(slice_, g)
+        return
+    key = (os.getpid(), threads)  # a forked child needs a pool of its own
+    if key not in _RNG_POOL: _RNG_POOL[key] = ThreadPoolExecutor(threads, thread_name_prefix='snn_robust_rng')
+    bounds = [len(generators) * i // threads for i in range(threads + 1)]
+    def work(lo, hi):
+        for s in range(lo, hi): fill(out[s], generators[s])
+    list(_RNG_POOL[key].map(work, bounds[:-1], bounds[1:]))
+
 def _draw(shape, generators, device, dtype, fill):
     out = torch.empty(shape, device=device, dtype=dtype)
     if generators is None: return fill(out, None)
     if len(generators) != shape[0]: raise ValueError(f"need one generator per sample: {shape[0]} samples, {len(generators)} generators")
-    for slice_, g in zip(out, generators): fill(slice_, g)
+    _fill_slices(out, generators, fill)
     return out
 
 def draw_normal(shape, generators: list[torch.Generator] | None, device=None, dtype=None) -> torch.Tensor:
@@ -86,7 +105,8 @@ class GaussianLinear(StochasticClassifier):
     "Linear stochastic classifier f(x, W) = W^T x + b with W_ij ~ N(mean_ij, std^2) drawn per realisation."
     def __init__(self, mean: torch.Tensor, bias: torch.Tensor, std: float):
         super().__init__()
-        if not std > 0: raise ValueError(f"std must be > 0, got {std!r}")
+        if isinstance(std, bool) or not isinstance(std, numbers.Real) or not (math.isfinite(std) and std > 0): raise ValueError(f"std must be a finite number > 0, got {std!r}")
+        if bias.shape != mean.shape[1:]: raise ValueError(f"bias must have shape [K] = [{mean.shape[1]}] like the columns of mean, got {tuple(bias.shape)}")
         self.mean, self.bias, self.std = nn.Parameter(mean), nn.Parameter(bias), std
         self.classes = mean.shape[1]
 
@@ -98,17 +118,24 @@ class GaussianLinear(StochasticClassifier):
         return xs.flatten(2) @ w + self.bias
 
 # %% ../nbs/00_core.ipynb #2aec1102
-DEFAULT_MAX_ROWS = 2**15
+MEMORY_BUDGET = 2**30      # bytes one chunk's noise and activations may take
+DEFAULT_ROW_BYTES = 2**15  # per (sample, input) pair, for models that do not say
 
-def chunk_plan(n_samples: int, batch: int, chunk_size: int | None = None, max_rows: int = DEFAULT_MAX_ROWS) -> tuple[int, int]:
-    "(samples per chunk, inputs per chunk) so that one chunk holds at most `max_rows` sample-input pairs."
+def chunk_plan(n_samples: int, batch: int, chunk_size: int | None = None, sample_bytes: int = 0,
+               row_bytes: int = DEFAULT_ROW_BYTES, budget: int = MEMORY_BUDGET) -> tuple[int, int]:
+    "(samples per chunk, inputs per chunk): as many as fit `budget` at `sample_bytes` per realisation plus `row_bytes` per pair."
     if chunk_size is not None:
         return min(check_count(chunk_size, 'chunk_size'), n_samples), batch
-    inputs = min(batch, max_rows)
-    return max(1, min(n_samples, max_rows // inputs)), inputs
+    inputs = max(1, min(batch, (budget - sample_bytes) // row_bytes))
+    return max(1, min(n_samples, budget // (sample_bytes + inputs * row_bytes))), inputs
 
-def _model_rows(model) -> int:
-    return getattr(model, 'max_rows', DEFAULT_MAX_ROWS)
+def memory_budget(device: torch.device) -> int:
+    "Bytes a chunk may take on `device`: `MEMORY_BUDGET` on the CPU, a quarter of the GPU's memory on CUDA."
+    return torch.cuda.get_device_properties(device).total_memory // 4 if device.type == 'cuda' else MEMORY_BUDGET
+
+def model_chunk_plan(model, n_samples: int, batch: int, chunk_size: int | None = None, device=torch.device('cpu')) -> tuple[int, int]:
+    "`chunk_plan` with the footprint `model` declares (`sample_bytes`, `row_bytes`) and the budget of `device`."
+    return chunk_plan(n_samples, batch, chunk_size, getattr(model, 'sample_bytes', 0), getattr(model, 'row_bytes', DEFAULT_ROW_BYTES), memory_budget(device))
 
 # %% ../nbs/00_core.ipynb #961591b7
 def check_inputs(model, x, n_samples, name='n_samples') -> int:
@@ -136,11 +163,19 @@ def resolve_generator(generator):
     if not isinstance(generator, torch.Generator): raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     return generator
 
-def iter_sample_chunks(model, x, n_samples, generator=None, chunk_size=None, grad=False):
-    "Yield `(input_slice, x_chunk, logits[s, b, K])` over chunks; with `grad`, `x_chunk` is a leaf to differentiate by."
+PRECISIONS = ('fp32', 'bf16')
+
+def autocast(precision: str, device: torch.device):
+    "The autocast context of `precision`: 'fp32' (off) or the opt-in 'bf16' (matrix products and convolutions in bfloat16)."
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == 'bf16' else contextlib.nullcontext()
+
+def iter_sample_chunks(model, x, n_samples, generator=None, chunk_size=None, grad=False, precision='fp32'):
+    "Yield `(input_slice, x_chunk, logits[s, b, K])` over chunks (logits in float32 or x's dtype); with `grad`, `x_chunk` is a leaf to differentiate by."
     n_samples = check_inputs(model, x, n_samples)
+    autocast(precision, x.device)
     generator = resolve_generator(generator)
-    per_chunk, per_input = chunk_plan(n_samples, x.shape[0], chunk_size, _model_rows(model))
+    per_chunk, per_input = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
     start_state = generator.get_state()
     for i in range(0, x.shape[0], per_input):
         generator.set_state(start_state)
@@ -148,54 +183,56 @@ def iter_sample_chunks(model, x, n_samples, generator=None, chunk_size=None, gra
         for s in range(0, n_samples, per_chunk):
             xc = x[rows].detach().requires_grad_(True) if grad else x[rows]
             with torch.set_grad_enabled(grad):
-                yield rows, xc, model.sample_logits(xc, min(per_chunk, n_samples - s), generator)
+                with autocast(precision, x.device): logits = model.sample_logits(xc, min(per_chunk, n_samples - s), generator)
+                yield rows, xc, logits.to(x.dtype)
 
 # %% ../nbs/00_core.ipynb #885e1eac
-def sample_probs(model, x, n_samples, *, generator=None, chunk_size=None) -> torch.Tensor:
+def sample_probs(model, x, n_samples, *, generator=None, chunk_size=None, precision='fp32') -> torch.Tensor:
     "Per-realisation class probabilities f(x, theta_s), `[S, B, K]` (no gradient)."
     parts = {}
-    for rows, _, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size):
+    for rows, _, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size, precision=precision):
         parts.setdefault(rows.start, []).append(logits.softmax(-1))
     return torch.cat([torch.cat(p, 0) for _, p in sorted(parts.items())], 1)
 
-def _mc_mean(model, x, n_samples, generator, chunk_size, transform):
+def _mc_mean(model, x, n_samples, generator, chunk_size, transform, precision):
     out = None
-    for rows, _, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size):
+    for rows, _, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size, precision=precision):
         part = transform(logits).sum(0)
         if out is None: out = part.new_zeros(x.shape[0], part.shape[-1])
         out[rows] += part
     return out / n_samples
 
-def mc_probs(model, x, n_samples, *, generator=None, chunk_size=None) -> torch.Tensor:
+def mc_probs(model, x, n_samples, *, generator=None, chunk_size=None, precision='fp32') -> torch.Tensor:
     "Eq. (2): f^S(x) = 1/S sum_s softmax f(x, theta_s), `[B, K]` (no gradient)."
-    return _mc_mean(model, x, n_samples, generator, chunk_size, lambda l: l.softmax(-1))
+    return _mc_mean(model, x, n_samples, generator, chunk_size, lambda l: l.softmax(-1), precision)
 
-def mc_logits(model, x, n_samples, *, generator=None, chunk_size=None) -> torch.Tensor:
+def mc_logits(model, x, n_samples, *, generator=None, chunk_size=None, precision='fp32') -> torch.Tensor:
     "Logits averaged over the sample set, `[B, K]` (no gradient; the CW attack of appendix C.3 uses them)."
-    return _mc_mean(model, x, n_samples, generator, chunk_size, lambda l: l)
+    return _mc_mean(model, x, n_samples, generator, chunk_size, lambda l: l, precision)
 
 # %% ../nbs/00_core.ipynb #2bada350
 def mc_probs_nested(model, x, sizes, *, generator=None, chunk_size=None) -> dict[int, torch.Tensor]:
     "Eq. (2) for each S in `sizes` from the first S realisations of one sample set: {S: [B, K]}."
     sizes = sorted({check_count(s, 'sizes') for s in sizes})
+    if not sizes: raise ValueError("sizes must hold one or more positive integers, got none")
     cum = torch.cumsum(sample_probs(model, x, sizes[-1], generator=generator, chunk_size=chunk_size), 0)
     return {s: cum[s - 1] / s for s in sizes}
 
 # %% ../nbs/00_core.ipynb #2e59bddb
 REDUCTIONS = {'probs': lambda l: l.softmax(-1), 'logits': lambda l: l}
 
-def mc_grad(model, x, fn, n_samples, *, reduce='probs', generator=None, chunk_size=None) -> tuple[torch.Tensor, torch.Tensor]:
+def mc_grad(model, x, fn, n_samples, *, reduce='probs', generator=None, chunk_size=None, precision='fp32') -> tuple[torch.Tensor, torch.Tensor]:
     "Values `fn(f^S(x))` [B] and their input gradients [B, ...], f^S averaging `reduce` ('probs' or 'logits') over S samples."
     if reduce not in REDUCTIONS: raise ValueError(f"reduce must be one of {sorted(REDUCTIONS)}, got {reduce!r}")
     n_samples = check_inputs(model, x, n_samples)
-    transform, generator = REDUCTIONS[reduce], resolve_generator(generator)
-    x = x.detach()
-    if chunk_plan(n_samples, x.shape[0], chunk_size, _model_rows(model)) == (n_samples, x.shape[0]):
+    transform, generator, x = REDUCTIONS[reduce], resolve_generator(generator), x.detach()
+    if model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device) == (n_samples, x.shape[0]):
         xg = x.clone().requires_grad_(True)  # one chunk: a single forward and backward pass
-        values = fn(transform(model.sample_logits(xg, n_samples, generator)).mean(0))
+        with autocast(precision, x.device): logits = model.sample_logits(xg, n_samples, generator)
+        values = fn(transform(logits.to(x.dtype)).mean(0))
         return values.detach(), torch.autograd.grad(values.sum(), xg)[0]
     state, mean = generator.get_state(), None
-    for rows, _, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size):
+    for rows, _, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size, precision=precision):
         if mean is None: mean = x.new_zeros(x.shape[0], logits.shape[-1])
         mean[rows] += transform(logits).sum(0) / n_samples
     mean.requires_grad_(True)
@@ -203,12 +240,12 @@ def mc_grad(model, x, fn, n_samples, *, reduce='probs', generator=None, chunk_si
     upstream = torch.autograd.grad(values.sum(), mean)[0]
     end_state, grad = generator.get_state(), torch.zeros_like(x)
     generator.set_state(state)  # second pass over the same realisations
-    for rows, xc, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size, grad=True):
+    for rows, xc, logits in iter_sample_chunks(model, x, n_samples, generator, chunk_size, grad=True, precision=precision):
         grad[rows] += torch.autograd.grad((transform(logits).sum(0) * upstream[rows]).sum() / n_samples, xc)[0]
     generator.set_state(end_state)
     return values.detach(), grad
 
-# %% ../nbs/00_core.ipynb #f01e7f37
+# %% ../nbs/00_core.ipynb #70ea6ed7
 def mc_jacobian(model, x, n_samples, *, reduce='probs', generator=None, chunk_size=None) -> tuple[torch.Tensor, torch.Tensor]:
     "f^S(x) [B, K] (averaging `reduce`: 'probs' or 'logits') and its input Jacobian [B, K, ...] from one sample set."
     if reduce not in REDUCTIONS: raise ValueError(f"reduce must be one of {sorted(REDUCTIONS)}, got {reduce!r}")

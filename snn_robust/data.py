@@ -12,8 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['DATASETS', 'SPLITS', 'DEBIAN_FASHION_MNIST', 'FASHION_FILES', 'CIFAR_FILES', 'Split', 'cache_dir', 'data_folders',
-           'read_idx', 'write_idx', 'load_split', 'atomic_write', 'save_json', 'save_figure', 'boxplot_means',
-           'markdown_table', 'save_table']
+           'read_idx', 'write_idx', 'load_split', 'check_dataset', 'atomic_write', 'check_writable_dir', 'save_json',
+           'save_figure', 'boxplot_means', 'markdown_table', 'save_table']
 
 # %% ../nbs/01_data.ipynb #7dbbe444
 @dataclass
@@ -57,7 +57,10 @@ def data_folders(dataset: str) -> list[Path]:
 def read_idx(path: Path) -> np.ndarray:
     "An IDX file (`.gz` or not) as a uint8 array."
     opener = gzip.open if str(path).endswith('.gz') else open
-    with opener(path, 'rb') as f: data = f.read()
+    try:
+        with opener(path, 'rb') as f: data = f.read()
+    except (OSError, EOFError) as e:  # a broken gzip stream, a truncated file, an unreadable file
+        raise ValueError(f"{path} is not an IDX file of unsigned bytes (corrupt or wrong file): {e}") from e
     if len(data) < 4 or data[:2] != b'\x00\x00' or data[2] != 0x08:
         raise ValueError(f"{path} is not an IDX file of unsigned bytes (corrupt or wrong file)")
     ndim = data[3]
@@ -83,7 +86,9 @@ def _load_fashion_mnist(split, folders):
     paths = _find(folders, FASHION_FILES[split])
     if paths is None: return None
     x, y = read_idx(paths[0]), read_idx(paths[1])
-    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y): raise ValueError(f"{paths[0]} and {paths[1]} do not form a FashionMNIST split: images {x.shape}, labels {y.shape}")
+    if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+        raise ValueError(f"{paths[0]} and {paths[1]} do not form a FashionMNIST split (images [N, 28, 28], labels [N]): images {x.shape}, labels {y.shape}")
+    if len(y) and y.max() >= 10: raise ValueError(f"{paths[1]}: labels must be classes in [0, 10), found {int(y.max())} (corrupt or wrong file)")
     return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
 
 # %% ../nbs/01_data.ipynb #4c468806
@@ -96,6 +101,8 @@ def _load_cifar10(split, folders):
             with open(p, 'rb') as f: batch = pickle.load(f, encoding='bytes')
             xs.append(np.asarray(batch[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32)); ys.append(np.asarray(batch[b'labels'], dtype=np.int64))
         except Exception as e: raise ValueError(f"{p} is not a CIFAR-10 batch file (corrupt or wrong file): {e}") from e
+        if len(xs[-1]) != len(ys[-1]) or (len(ys[-1]) and not 0 <= ys[-1].min() <= ys[-1].max() < 10):
+            raise ValueError(f"{p} is not a CIFAR-10 batch file (corrupt or wrong file): {len(xs[-1])} images, {len(ys[-1])} labels, labels must be classes in [0, 10)")
     return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 # %% ../nbs/01_data.ipynb #b4e18e40
@@ -125,6 +132,15 @@ def load_split(dataset: str = 'fashion_mnist', split: str = 'test', n: int | Non
     x, y = found
     return Split(x.float().div_(255), y, f'{dataset}/{split}').first(n)
 
+def check_dataset(dataset: str, required: bool = True) -> bool:
+    "Load both splits of `dataset` to check them; a corrupt file raises a `ValueError` naming it, a missing data set a `FileNotFoundError` (or False if not `required`)."
+    try:
+        for split in SPLITS: load_split(dataset, split)
+    except FileNotFoundError:
+        if required: raise
+        return False
+    return True
+
 # %% ../nbs/01_data.ipynb #ae255610
 def atomic_write(path: str | Path, write) -> Path:
     "Call `write(f)` on a temporary binary file next to `path`, then rename it to `path` (atomic on POSIX)."
@@ -132,13 +148,23 @@ def atomic_write(path: str | Path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
-        with os.fdopen(fd, 'wb') as f: write(f)
+        with os.fdopen(fd, 'wb') as f:
+            write(f); f.flush(); os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
         umask = os.umask(0); os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions of a plain open()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
     return path
+
+def check_writable_dir(folder: str | Path, name: str) -> Path:
+    "`folder` if it is a writable folder or can be created as one (nothing is created); else a `ValueError` naming `name`."
+    folder = Path(folder)
+    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} folder {folder} is not writable (nearest existing parent: {existing}); "
+                         f"{name} must be a writable folder, or a path where one can be created")
+    return folder
 
 def save_json(obj, path: str | Path) -> Path:
     "Write `obj` as indented JSON, atomically."

@@ -12,6 +12,7 @@ from .data import atomic_write, load_split, markdown_table, save_table
 from .train import PROFILES, check_profile, get_model, profile_config, test_accuracy
 from .attack_length import PAPER_TABLE1
 from .inference_samples import PAPER_TABLE2
+from .bench import BENCH_PARTS, run_bench
 
 # %% auto #0
 __all__ = ['CLAIMS', 'NOTEBOOKS', 'CLAIM_NOTEBOOK', 'mean_std', 'summarise_claims', 'table1', 'table2', 'notebooks_dir',
@@ -126,34 +127,68 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     return json.loads(results_path.read_text()), 'ran', seconds
 
 # %% ../nbs/11_reproduce.ipynb #19f8a53f
+from .data import cache_dir, check_dataset, check_writable_dir
+from .train import check_seed
+
 def check_reproduce_args(profile, seeds, notebooks, device, figures, runs):
-    "Validate `reproduce`'s arguments before any work; errors name the argument and what is allowed."
+    "Validate `reproduce`'s arguments, its output folders, the cache and the data before any work; errors name the argument and what is allowed."
     check_profile(profile)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be one or more non-negative integers, got {seeds!r}")
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, '__iter__'): raise ValueError(f"seeds must be a list of one or more non-negative integers, got {seeds!r}")
+    seeds = list(seeds)
+    try:
+        if not seeds: raise ValueError()
+        for s in seeds: check_seed(s)
+    except ValueError: raise ValueError(f"seeds must be one or more non-negative integers below 2**32, got {seeds!r}") from None
     if len(set(seeds)) != len(seeds): raise ValueError(f"seeds must not repeat, got {seeds!r}")
-    unknown = [n for n in notebooks if n not in NOTEBOOKS]
-    if unknown or not notebooks: raise ValueError(f"notebooks must be among {NOTEBOOKS}, got {list(notebooks)!r}")
+    if isinstance(notebooks, (str, bytes)) or not hasattr(notebooks, '__iter__'): raise ValueError(f"notebooks must be a list of names among {NOTEBOOKS}, got {notebooks!r}")
+    notebooks = list(notebooks)
+    if not notebooks or any(n not in NOTEBOOKS for n in notebooks): raise ValueError(f"notebooks must be among {NOTEBOOKS}, got {notebooks!r}")
+    if len(set(notebooks)) != len(notebooks): raise ValueError(f"notebooks must not repeat, got {notebooks!r}")
     get_device(device)
-    for name, folder in (('figures', Path(figures)), ('runs', Path(runs))):
-        existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-        if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK):
-            raise ValueError(f"{name} folder {folder} is not writable (nearest existing parent: {existing})")
+    check_writable_dir(figures, 'figures'); check_writable_dir(runs, 'runs')
+    if any(n != '05_theory' for n in notebooks):  # the experiments train models and read the data
+        check_writable_dir(cache_dir(), 'cache (SNN_ROBUST_CACHE)')
+        check_dataset('fashion_mnist'); check_dataset('cifar10', required=False)
+
+def _exchange(a: Path, b: Path) -> bool:
+    "Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."
+    import ctypes
+    try: renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError): return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    return renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
 
 def _replace_dir(new: Path, target: Path):
-    "Move the complete folder `new` to `target`, replacing what was there."
+    "Move the complete folder `new` to `target`, replacing what was there: atomically where the system can swap folders."
+    if target.exists() and _exchange(new, target):  # readers see the old or the new folder, never none
+        shutil.rmtree(new, ignore_errors=True); return
     old = target.with_name(f'.{target.name}.old-{os.getpid()}')
     if target.exists(): target.rename(old)
     new.rename(target)
     shutil.rmtree(old, ignore_errors=True)
 
+def _remove_stale(figures: Path, profile: str):
+    "Remove temporary folders left in `figures` by runs of `profile` that were killed (their process is gone)."
+    for p in figures.glob(f'.{profile}.*-*'):
+        pid = p.name[len(f'.{profile}.'):].split('-')[1]
+        if not (p.is_dir() and pid.isdigit() and p.name.startswith((f'.{profile}.tmp-', f'.{profile}.old-'))): continue
+        try: os.kill(int(pid), 0)
+        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)
+        except PermissionError: pass  # alive, another user's
+
+def _created_dirs(folder: Path) -> list[Path]:
+    "The folders `folder.mkdir(parents=True)` would create, deepest first."
+    return [p for p in [folder, *folder.parents] if not p.exists()]
+
 def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs: Path, device) -> Path:
-    "Build figures/<profile>/ (figures of the first seed, Tables 1 and 2, REPORT.md) in a temporary folder, then move it into place."
+    "Build figures/<profile>/ (figures of the first seed, Tables 1 and 2, REPORT.md) in a temporary folder, then move it into place; on failure `figures` is left as it was."
+    created = _created_dirs(figures)
     figures.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=figures, prefix=f'.{profile}.tmp-'))
-    umask = os.umask(0); os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the figures are for everyone who can read the folder
+    _remove_stale(figures, profile)
+    tmp = Path(tempfile.mkdtemp(dir=figures, prefix=f'.{profile}.tmp-{os.getpid()}-'))
     try:
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the figures are for everyone who can read the folder
         first = runs / profile / f'seed{seeds[0]}'
         for run_dir in sorted(first.iterdir()):
             for f in sorted(run_dir.glob('*.png')) + sorted(run_dir.glob('*.pdf')): shutil.copy(f, tmp / f.name)
@@ -179,14 +214,18 @@ def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs
         atomic_write(tmp / 'REPORT.md', lambda f: f.write(('\n'.join(lines) + '\n').encode()))
         _replace_dir(tmp, figures / profile)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True); raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        for d in created:  # folders this call made, if still empty
+            try: d.rmdir()
+            except OSError: break
+        raise
     return figures / profile / 'REPORT.md'
 
 # %% ../nbs/11_reproduce.ipynb #ae27be35
 def reproduce(profile='quick', seeds=(0,), notebooks=NOTEBOOKS, device='auto', figures='figures', runs='runs', force=False, out=sys.stdout) -> Path:
     "Run the section `notebooks` for each seed at `profile`, then write figures/<profile>/ with the report; returns the report's path."
-    seeds, notebooks = list(seeds), list(notebooks)
     check_reproduce_args(profile, seeds, notebooks, device, figures, runs)
+    seeds, notebooks = list(seeds), list(notebooks)
     device, figures, runs, nbs = str(get_device(device)), Path(figures), Path(runs), notebooks_dir()
     results, not_run, timings = {}, {}, []
     for seed in seeds:
@@ -207,10 +246,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 def _seed(text):
-    try: value = int(text)
-    except ValueError: raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
-    if value < 0: raise argparse.ArgumentTypeError(f"seed must be a non-negative integer, got {text!r}")
-    return value
+    try: return check_seed(int(text))
+    except ValueError: raise argparse.ArgumentTypeError(f"seed must be a non-negative integer below 2**32, got {text!r}")
 
 def _device(text):
     try: return str(get_device(text))
@@ -233,6 +270,11 @@ def make_parser() -> argparse.ArgumentParser:
     tr.add_argument('--models', nargs='+', choices=('bnn', 'im'), default=['bnn', 'im'], help='models to train')
     tr.add_argument('--seed', type=_seed, default=0, help='training and evaluation seed (default: 0)')
     tr.add_argument('--device', type=_device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    be = sub.add_parser('bench', help='benchmark the Monte-Carlo core against a per-sample loop, the roofline and EOTPGD; writes bench/RESULTS.md')
+    be.add_argument('--quick', action='store_true', help='small sizes, under a minute (what CI runs)')
+    be.add_argument('--device', type=_device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    be.add_argument('--out', default='bench', help='output folder for RESULTS.md, results.json and the plot (default: bench)')
+    be.add_argument('--parts', nargs='+', choices=BENCH_PARTS, default=list(BENCH_PARTS), help='what to measure (default: all)')
     return parser
 
 def run_train(profile='quick', models=('bnn', 'im'), seed=0, device='auto', out=sys.stdout) -> dict:
@@ -255,6 +297,7 @@ def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     try:
         if args.command == 'train': run_train(args.profile, args.models, args.seed, args.device)
+        elif args.command == 'bench': run_bench(args.quick, args.device, args.out, parts=args.parts)
         else: reproduce(args.profile, args.seeds, args.notebooks, args.device, args.figures, args.runs, args.force)
     except (ValueError, FileNotFoundError) as e:
         print(f"snn-robust: error: {e}", file=sys.stderr); return 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math, numbers
 from dataclasses import dataclass
 import torch
-from .core import GaussianLinear, StochasticClassifier, check_inputs, check_labels, mc_jacobian, mc_logits, mc_probs, resolve_generator
+from .core import GaussianLinear, StochasticClassifier, check_count, check_inputs, check_labels, mc_jacobian, mc_logits, mc_probs, resolve_generator
 from .attacks import fgm
 
 # %% auto #0
@@ -18,7 +18,7 @@ __all__ = ['DISCRIMINANTS', 'RobustnessTerms', 'Linearisation', 'linearise', 'te
 # %% ../nbs/05_theory.ipynb #60673fb4
 @dataclass
 class RobustnessTerms:
-    "Per input [B] and class [B, K] quantities of Theorems 3.2 and 3.4 for one inference sample set I. Column y: margin 0, grad_norm 0, cos nan, r +inf."
+    "Per input [B] and class [B, K] quantities of Theorems 3.2 and 3.4 for one inference sample set I. Column y: margin 0, grad_norm 0, cos nan, r +inf. A zero gradient (saturated probabilities) gives cos 0 and r~ = +inf; never nan off column y."
     margin: torch.Tensor         # [B, K] f_y - f_c at x
     grad_norm: torch.Tensor      # [B, K] ||grad_x (f_y - f_c)||_2
     cos: torch.Tensor            # [B, K] cos alpha_c; 0 where the gradient or delta is zero (no direction), nan in column y
@@ -172,7 +172,10 @@ def find_case(model, x, y, eta, n_samples, case, generator, tries=2000):
 
 # %% ../nbs/05_theory.ipynb #aee4e684
 def mean_angle(nu_norm: float, var: float, n_samples: int, d: int = 784, n_pairs: int = 2000, generator=None) -> float:
-    "Mean angle (degrees) between nu + eps and nu + eps_hat, eps, eps_hat ~ N(0, var / n_samples I_d), ||nu|| = nu_norm."
+    "Mean angle (degrees) between nu + eps and nu + eps_hat, eps, eps_hat ~ N(0, var / n_samples I_d), ||nu|| = nu_norm (not both 0: no angle)."
+    if not (math.isfinite(nu_norm) and nu_norm >= 0 and math.isfinite(var) and var >= 0) or nu_norm == var == 0:
+        raise ValueError(f"nu_norm and var must be finite numbers >= 0, not both 0 (two zero vectors have no angle), got nu_norm={nu_norm!r}, var={var!r}")
+    n_samples = check_count(n_samples)
     nu = torch.zeros(d, dtype=torch.float64); nu[0] = nu_norm
     std = math.sqrt(var / n_samples)
     a = nu + std * torch.randn(n_pairs, d, generator=generator, dtype=torch.float64)

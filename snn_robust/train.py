@@ -4,21 +4,24 @@
 
 # %% ../nbs/03_train.ipynb #27cbf72c
 from __future__ import annotations
-import dataclasses, hashlib, json, math, warnings
+import contextlib, dataclasses, hashlib, json, math, numbers, sys, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 from .core import check_count, get_device, mc_probs_nested, sample_generators
-from .data import DATASETS, Split, atomic_write, cache_dir, load_split
+from .data import DATASETS, Split, atomic_write, cache_dir, check_writable_dir, load_split
+try: import fcntl
+except ImportError: fcntl = None  # no flock (Windows): processes sharing a cache are not serialised
 from .models import StochasticMLP, WideResNet, _check_dropout
 
 # %% auto #0
-__all__ = ['MODELS', 'FORMAT_VERSION', 'PROFILES', 'EXPERIMENT_MODELS', 'VARIANCE_PAIRS', 'elbo_loss', 'mixture_loss',
-           'TrainConfig', 'build_model', 'make_optimizer', 'wrn_lr', 'augment', 'train_step', 'checkpoint_path',
-           'save_atomic', 'load_checkpoint', 'train', 'get_model', 'test_accuracy', 'check_profile', 'profile_config',
-           'NotRun', 'cifar10_available', 'experiment_config', 'model_label', 'experiment_settings', 'resolve_models',
+__all__ = ['MODELS', 'FORMAT_VERSION', 'SEED_LIMIT', 'PROFILES', 'EXPERIMENT_MODELS', 'VARIANCE_PAIRS', 'elbo_loss',
+           'mixture_loss', 'check_seed', 'TrainConfig', 'build_model', 'make_optimizer', 'wrn_lr', 'augment',
+           'train_step', 'checkpoint_path', 'save_atomic', 'checkpoint_digest', 'save_checkpoint', 'load_checkpoint',
+           'checkpoint_lock', 'train', 'get_model', 'test_accuracy', 'check_profile', 'profile_config', 'NotRun',
+           'cifar10_available', 'experiment_config', 'model_label', 'experiment_settings', 'resolve_models',
            'Experiment', 'load_experiment']
 
 # %% ../nbs/03_train.ipynb #1f78b4e4
@@ -34,6 +37,16 @@ def mixture_loss(logits: torch.Tensor, y: torch.Tensor, kl: torch.Tensor, n_data
 # %% ../nbs/03_train.ipynb #a665987c
 MODELS = ('bnn', 'im', 'wrn')
 FORMAT_VERSION = 1
+SEED_LIMIT = 2**32
+
+def check_seed(seed, name: str = 'seed') -> int:
+    "`seed` as an int if it is an integer in [0, 2**32), else a `ValueError` naming `name`."
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name} must be a non-negative integer below 2**32, got {seed!r}")
+    return int(seed)
+
+def _finite(v, low_ok: bool) -> bool:
+    return not isinstance(v, bool) and isinstance(v, numbers.Real) and math.isfinite(v) and (v >= 0 if low_ok else v > 0)
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -58,11 +71,15 @@ class TrainConfig:
         if self.dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
         for name in ('epochs', 'batch_size', 'train_samples'): check_count(getattr(self, name), name)
         if self.n_train is not None: check_count(self.n_train, 'n_train')
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0: raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
-        if not (math.isfinite(self.noise_var) and self.noise_var >= 0): raise ValueError(f"noise_var must be a finite number >= 0, got {self.noise_var!r}")
+        object.__setattr__(self, 'seed', check_seed(self.seed))
+        for name in ('lr', 'init_var'):
+            if not _finite(getattr(self, name), low_ok=False): raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not _finite(self.noise_var, low_ok=True): raise ValueError(f"noise_var must be a finite number >= 0, got {self.noise_var!r}")
+        if (isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, '__iter__') or not self.hidden
+                or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in self.hidden)):
+            raise ValueError(f"hidden must be a non-empty sequence of positive integer layer widths, got {self.hidden!r}")
+        object.__setattr__(self, 'hidden', tuple(int(h) for h in self.hidden))
         _check_dropout(self.dropout)
-        object.__setattr__(self, 'hidden', tuple(self.hidden))
 
     def relevant(self) -> dict:
         "The fields that determine this model (the MLP's fields do not matter to a WRN, and vice versa)."
@@ -129,26 +146,90 @@ def save_atomic(obj, path: Path) -> None:
     "torch.save through a temporary file in the same folder and an atomic rename."
     atomic_write(path, lambda f: torch.save(obj, f))
 
+def checkpoint_digest(payload: dict) -> str:
+    "SHA-256 of a checkpoint's contents: keys, plain values and tensors (dtype, shape, bytes) in a canonical order, its own 'sha256' entry left out."
+    h = hashlib.sha256()
+    def feed(obj):
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().cpu().contiguous()
+            h.update(f'T{t.dtype}{tuple(t.shape)}:'.encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(obj, dict):
+            h.update(f'D{len(obj)}:'.encode())
+            for k in sorted(obj, key=repr): h.update(f'{k!r}='.encode()); feed(obj[k])
+        elif isinstance(obj, (list, tuple)):
+            h.update(f'L{len(obj)}:'.encode())
+            for v in obj: feed(v)
+        else: h.update(f'V{obj!r};'.encode())
+    feed({k: v for k, v in payload.items() if k != 'sha256'})
+    return h.hexdigest()
+
+def save_checkpoint(payload: dict, path: Path) -> str:
+    "Write `payload` with its SHA-256 under the key 'sha256', atomically; returns the digest."
+    digest = checkpoint_digest(payload)
+    save_atomic({**payload, 'sha256': digest}, path)
+    return digest
+
 def load_checkpoint(config: TrainConfig, path: Path) -> dict | None:
-    "The checkpoint at `path` if it exists, loads with weights_only=True and belongs to `config`; else None, with a warning."
+    "The checkpoint at `path` if it exists, loads with weights_only=True, passes its SHA-256 check and belongs to `config`; else None, with a warning naming the file."
+    path = Path(path)
     if not path.exists(): return None
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        warnings.warn(f"checkpoint {path} is unreadable ({type(e).__name__}: {e}); retraining"); return None
-    if not isinstance(ckpt, dict) or ckpt.get('config_hash') != config.hash() or ckpt.get('config') != json.dumps(config.relevant(), sort_keys=True):
-        warnings.warn(f"checkpoint {path} belongs to another configuration; retraining"); return None
-    return ckpt
+    except Exception as e: problem = f"is unreadable ({type(e).__name__}: {(str(e).splitlines() or [''])[0].split('. ')[0]})"  # torch's first sentence, not its advice
+    else:
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get('sha256'), str): problem = 'has no SHA-256 digest (corrupt, or written by an older version)'
+        elif ckpt['sha256'] != checkpoint_digest(ckpt): problem = 'fails its SHA-256 check (corrupt)'
+        elif ckpt.get('config_hash') != config.hash() or ckpt.get('config') != json.dumps(config.relevant(), sort_keys=True): problem = 'belongs to another configuration'
+        elif not (isinstance(ckpt.get('epoch'), int) and 1 <= ckpt['epoch'] <= config.epochs and isinstance(ckpt.get('model'), dict) and isinstance(ckpt.get('optimizer'), dict)):
+            problem = 'is incomplete (no epoch count, weights or optimizer state)'
+        else: return ckpt
+    warnings.warn(f"checkpoint {path} {problem}; it is not used: the model is retrained")
+    return None
+
+@contextlib.contextmanager
+def checkpoint_lock(path: Path, progress: bool = True):
+    "Hold an exclusive `fcntl.flock` on `<path>.lock` for the block: one process trains a model, the others sharing the cache wait, then load it."
+    lock = Path(path).with_name(Path(path).name + '.lock')
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, 'a') as f:  # never deleted: removing a lock file others may hold open would let two processes in
+        if fcntl is not None:
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if progress: print(f"{Path(path).name}: waiting for another process that is training this model", file=sys.stderr, flush=True)
+                fcntl.flock(f, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
 
 # %% ../nbs/03_train.ipynb #f7ddbffc
+def _restore(config, ckpt, path, device):
+    "Model and optimizer of `config`, with the state of `ckpt` (None: fresh); the epoch to start from."
+    model = build_model(config).to(device)
+    optimizer = make_optimizer(model, config)
+    if ckpt is None: return model, optimizer, 0
+    try:
+        model.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer'])
+    except (RuntimeError, KeyError, ValueError, TypeError) as e:
+        warnings.warn(f"checkpoint {path} does not fit the model of its configuration ({type(e).__name__}); it is not used: the model is retrained")
+        return _restore(config, None, path, device)
+    return model, optimizer, ckpt['epoch']
+
 def train(config: TrainConfig, device='auto', cache: str | Path | None = None, progress: bool = True,
           train_split: Split | None = None) -> torch.nn.Module:
-    "Train the model of `config` (resuming from its checkpoint), saving after every epoch; returns it in eval mode."
+    """Train the model of `config` (resuming from its checkpoint), saving after every epoch; returns it in eval mode.
+
+    Resuming is exact: epoch e draws all its randomness (order, weight samples, noise, dropout) from generators seeded by
+    (config.seed, e) when it starts, so a checkpoint's epoch count, weights and optimizer state are the whole state of a run.
+    A run killed mid-epoch restarts that epoch and ends with the weights of an uninterrupted run. The global RNG is restored
+    afterwards, so code after `train` sees the same random numbers whether the model was trained now or loaded."""
+    if not isinstance(config, TrainConfig): raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     device = get_device(device)
     path = checkpoint_path(config, cache)
-    model, ckpt = build_model(config).to(device), load_checkpoint(config, path)
-    optimizer, start = make_optimizer(model, config), 0
-    if ckpt is not None:
-        model.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer']); start = ckpt['epoch']
+    check_writable_dir(path.parent, 'cache' if cache is not None else 'cache (SNN_ROBUST_CACHE)')
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == 'cuda' else []
+    with checkpoint_lock(path, progress), torch.random.fork_rng(devices=devices):  # the caller's global RNG is left as it was
+        return _train(config, device, path, progress, train_split)
+
+def _train(config, device, path, progress, train_split):
+    for stale in path.parent.glob(f'.{path.name}.*.tmp'): stale.unlink(missing_ok=True)  # left by a writer that was killed; we hold the lock
+    model, optimizer, start = _restore(config, load_checkpoint(config, path), path, device)
     if start < config.epochs:
         data = train_split or load_split(config.dataset, 'train', config.n_train)
         x, y, n = data.x.to(device), data.y.to(device), len(data)
@@ -166,8 +247,8 @@ def train(config: TrainConfig, device='auto', cache: str | Path | None = None, p
                 optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
                 total += loss.item() * len(idx)
             epochs.set_postfix(loss=f'{total / n:.4f}')
-            save_atomic({'config': json.dumps(config.relevant(), sort_keys=True), 'config_hash': config.hash(), 'epoch': epoch + 1,
-                         'model': model.state_dict(), 'optimizer': optimizer.state_dict()}, path)
+            save_checkpoint({'config': json.dumps(config.relevant(), sort_keys=True), 'config_hash': config.hash(), 'epoch': epoch + 1,
+                             'model': model.state_dict(), 'optimizer': optimizer.state_dict()}, path)
     return model.eval()
 
 def get_model(config: TrainConfig, device='auto', cache: str | Path | None = None, progress: bool = True) -> torch.nn.Module:
@@ -177,6 +258,7 @@ def get_model(config: TrainConfig, device='auto', cache: str | Path | None = Non
 # %% ../nbs/03_train.ipynb #0dfaa24e
 def test_accuracy(model, split: Split, sizes=(1, 5, 10, 100), seed: int = 0, batch_size: int = 1000) -> dict[int, float]:
     "Accuracy (%) of the MC prediction (eq. 2) on `split` for each inference sample size in `sizes`, nested sample sets."
+    seed, batch_size = check_seed(seed), check_count(batch_size, 'batch_size')
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     correct = dict.fromkeys(sizes, 0)

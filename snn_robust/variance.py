@@ -4,8 +4,9 @@
 
 # %% ../nbs/07_variance.ipynb #529dd304
 from __future__ import annotations
+import numpy as np
 import torch
-from .core import sample_probs
+from .core import check_labels, sample_probs
 
 # %% auto #0
 __all__ = ['prediction_variance', 'check_c4', 'check_c5']
@@ -13,6 +14,7 @@ __all__ = ['prediction_variance', 'check_c4', 'check_c5']
 # %% ../nbs/07_variance.ipynb #82b14a23
 def prediction_variance(model, x, y, n_samples, generator=None, chunk_size=None) -> torch.Tensor:
     "Empirical variance over `n_samples` realisations of f_y(x, theta_s), the true class's probability, per input [B] (section 4.2)."
+    check_labels(y, x.shape[0], getattr(model, 'classes', None))
     p_y = sample_probs(model, x, n_samples, generator=generator, chunk_size=chunk_size).gather(2, y.expand(n_samples, -1)[..., None]).squeeze(2)
     return p_y.var(0, unbiased=False)
 

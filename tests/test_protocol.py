@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from snn_robust.core import GaussianLinear, mc_grad, mc_logits, mc_probs, mc_probs_nested, sample_probs
+from snn_robust.core import MEMORY_BUDGET, GaussianLinear, mc_grad, mc_logits, mc_probs, mc_probs_nested, sample_probs
 from snn_robust.models import Smoothed, StochasticMLP, WideResNet, as_deterministic
 
 
@@ -68,7 +68,7 @@ def test_weight_samples_are_shared_by_the_inputs_of_a_batch():
 def test_input_chunks_replay_the_weight_samples():
     model, x = make('mlp')
     full = mc_probs(model, x, 7, generator=gen())
-    model.max_rows = 2  # chunks of two inputs, one sample each
+    model.row_bytes = MEMORY_BUDGET // 2  # chunks of two inputs, one sample each
     torch.testing.assert_close(mc_probs(model, x, 7, generator=gen()), full, rtol=0, atol=1e-6)
 
 

@@ -1,17 +1,11 @@
 "`snn-robust reproduce` end to end on the smoke profile: every figure, table and report line, reuse of finished notebooks, and a failing notebook."
-import gzip
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-from snn_robust.data import DEBIAN_FASHION_MNIST, FASHION_FILES
+from conftest import reproduce_args, reproduce_env
 from snn_robust.reproduce import CLAIMS, NOTEBOOKS, notebooks_dir
+from snn_robust.train import checkpoint_path, experiment_config
 
-CLI = str(Path(sys.executable).parent / 'snn-robust')
 FIGURES = ['fig1_attack_failure_modes', 'fig2_gradient_angle', 'fig3_conditions_im_dropout0.6', 'fig4_prediction_variance',
            'fig5_fgm_im_dropout0.6', 'fig6_cos_im_dropout0.6', 'fig8_conditions_bnn_dropout0.3', 'fig9_fgm_bnn_dropout0.3',
            'fig10_cos_bnn_dropout0.3', 'fig11_fgsm_bnn_im', 'fig12_fgsm_dropout', 'fig13_pgd_bnn_im', 'fig14_pgd_dropout',
@@ -20,14 +14,11 @@ TABLES = ['table1_attack_length', 'table2_inference_samples', 'claims']
 
 
 def reproduce(tmp, *extra, env=None):
-    args = [CLI, 'reproduce', '--profile', 'smoke', '--device', 'cpu', '--figures', str(tmp / 'figures'), '--runs', str(tmp / 'runs'), *extra]
-    return subprocess.run(args, capture_output=True, text=True, timeout=1800, env={**os.environ, 'SNN_ROBUST_CACHE': str(tmp / 'cache'), **(env or {})})
+    return subprocess.run(reproduce_args(tmp, *extra), capture_output=True, text=True, timeout=1800, env=reproduce_env(tmp, **(env or {})))
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason='needs FashionMNIST (make setup installs it)')
-def test_reproduce_smoke_end_to_end(tmp_path):
-    first = reproduce(tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
+def test_reproduce_smoke_end_to_end(smoke_reproduce):
+    tmp_path = smoke_reproduce.root  # the session's smoke run (conftest.py); this test runs after it in the same folders
     out = tmp_path / 'figures' / 'smoke'
     for stem in FIGURES:
         assert (out / f'{stem}.png').stat().st_size > 1000 and (out / f'{stem}.pdf').exists(), stem
@@ -45,15 +36,15 @@ def test_reproduce_smoke_end_to_end(tmp_path):
     second = reproduce(tmp_path)
     assert second.returncode == 0 and second.stdout.count('reused (') == len(NOTEBOOKS), second.stdout
 
-    # a failing notebook: exit 1, its executed copy kept, figures/ untouched
-    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    bad = tmp_path / 'bad' / 'FashionMNIST' / 'raw'; bad.mkdir(parents=True)
-    for name in FASHION_FILES['train'] + FASHION_FILES['test']:
-        with gzip.open(bad / f'{name}.gz', 'wb') as f: f.write(b'\x00\x00\x08\x03corrupt')
-    failed = reproduce(tmp_path, '--notebooks', '07_variance', '--force', env={'SNN_ROBUST_DATA': str(tmp_path / 'bad'), 'SNN_ROBUST_CACHE': str(tmp_path / 'cache2')})
-    assert failed.returncode == 1 and 'a notebook failed' in failed.stderr and 'Traceback' not in failed.stderr
+    # a failing notebook: exit 1, its executed copy kept, figures/ untouched. The failure: a folder where the BNN's checkpoint
+    # should be written (bad data or a bad cache would be caught before any notebook runs, with exit code 2)
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    blocked = checkpoint_path(experiment_config('bnn', 'smoke', 0), tmp_path / 'cache2'); blocked.mkdir(parents=True)
+    failed = reproduce(tmp_path, '--notebooks', '07_variance', '--force', env={'SNN_ROBUST_CACHE': str(tmp_path / 'cache2')})
+    assert failed.returncode == 1 and 'a notebook failed' in failed.stderr and 'Traceback' not in failed.stderr, failed.stderr[-2000:]
     assert (tmp_path / 'runs' / 'smoke' / 'seed0' / '07_variance' / '07_variance.ipynb').exists()
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before
+    assert sorted(p.name for p in (tmp_path / 'figures').iterdir()) == ['smoke']  # no temporary folder left behind
 
 
 def test_every_section_notebook_has_one_parameters_cell():

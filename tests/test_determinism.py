@@ -1,0 +1,95 @@
+"""Determinism and resumed runs of `snn-robust reproduce` on CPU, smoke profile.
+
+A second run with the same seed and a fresh cache is killed with SIGKILL once its first notebook has finished, and started
+again: it reuses the finished notebook, and its tables, report and per-notebook numbers are bit-identical to those of the
+session's uninterrupted run (conftest.py). A run with seed 1 gives other numbers.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import reproduce_args, reproduce_env, snapshot
+from snn_robust.reproduce import NOTEBOOKS
+
+
+def report_numbers(report: str) -> str:
+    "REPORT.md without what legitimately differs between runs: the time it was written and the wall times."
+    report = re.sub(r'; written \S+\.', '; written <time>.', report)
+    return re.sub(r'## Wall time per notebook.*?(?=\n## )', '', report, flags=re.S)
+
+
+@dataclass
+class Resumed:
+    root: Path
+    killed_after: list[str]   # notebooks finished when the first attempt was killed
+    figures_after_kill: bool  # whether figures/ existed after the kill
+    second: subprocess.CompletedProcess
+    outputs: dict
+
+
+@pytest.fixture(scope='module')
+def resumed(smoke_reproduce, tmp_path_factory) -> Resumed:
+    "Seed 0 again, fresh cache: killed (SIGKILL, with its notebook kernel) after the first notebook finished, then run to the end."
+    root = tmp_path_factory.mktemp('smoke_seed0_resumed')
+    first_done = root / 'runs' / 'smoke' / 'seed0' / NOTEBOOKS[0] / 'run.json'
+    proc = subprocess.Popen(reproduce_args(root), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=reproduce_env(root),
+                            start_new_session=True)  # its own process group: the kill reaches the papermill kernel too
+    deadline = time.time() + 600
+    while not first_done.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)  # well into the second notebook
+    os.killpg(proc.pid, signal.SIGKILL); proc.communicate()
+    killed_after = sorted(p.parent.name for p in (root / 'runs' / 'smoke' / 'seed0').glob('*/run.json'))
+    figures_after_kill = (root / 'figures').exists()
+    second = subprocess.run(reproduce_args(root), capture_output=True, text=True, timeout=1800, env=reproduce_env(root))
+    assert second.returncode == 0, second.stderr[-3000:]
+    return Resumed(root, killed_after, figures_after_kill, second, snapshot(root))
+
+
+def test_killed_reproduce_reuses_the_finished_notebooks(resumed):
+    assert resumed.killed_after == [NOTEBOOKS[0]] and not resumed.figures_after_kill
+    lines = [l for l in resumed.second.stdout.splitlines() if l.startswith('[seed 0]')]
+    assert len(lines) == len(NOTEBOOKS)
+    for name, line in zip(NOTEBOOKS, lines):
+        assert name in line and (('reused (' in line) == (name in resumed.killed_after)) and (('ran (' in line) == (name not in resumed.killed_after)), line
+
+
+def test_force_recomputes_a_finished_notebook(resumed):
+    stamp = resumed.root / 'runs' / 'smoke' / 'seed0' / NOTEBOOKS[0] / 'run.json'
+    before = stamp.stat().st_mtime_ns
+    again = subprocess.run(reproduce_args(resumed.root, '--notebooks', NOTEBOOKS[0], '--force'), capture_output=True, text=True,
+                           timeout=900, env=reproduce_env(resumed.root))
+    assert again.returncode == 0 and 'ran (' in again.stdout and 'reused' not in again.stdout, again.stdout
+    assert stamp.stat().st_mtime_ns != before  # a new run stamp (its seconds can coincide with the old ones)
+
+
+def test_same_seed_gives_bit_identical_tables_report_and_numbers(smoke_reproduce, resumed):
+    a, b = smoke_reproduce.outputs, resumed.outputs
+    assert sorted(a) == sorted(b) and len([k for k in a if k.endswith('.csv')]) == 3 and len([k for k in a if k.endswith('results.json')]) == len(NOTEBOOKS)
+    for key in a:
+        if key.endswith('REPORT.md'): assert report_numbers(a[key].decode()) == report_numbers(b[key].decode())
+        else: assert a[key] == b[key], key
+
+
+def test_another_seed_gives_other_numbers(smoke_reproduce, tmp_path):
+    subset = ['09_attack_length', '10_inference_samples']  # Tables 1 and 2
+    other = subprocess.run(reproduce_args(tmp_path, '--seeds', '1', '--notebooks', *subset), capture_output=True, text=True,
+                           timeout=1800, env=reproduce_env(tmp_path))
+    assert other.returncode == 0, other.stderr[-3000:]
+    mine = snapshot(tmp_path)
+    for table in ('table1_attack_length.csv', 'table2_inference_samples.csv'):
+        assert mine[f'figures/smoke/{table}'] != smoke_reproduce.outputs[f'figures/smoke/{table}'], table
+    for name in subset:
+        ours = json.loads(smoke_reproduce.outputs[f'runs/smoke/seed0/{name}/results.json'])
+        theirs = json.loads(mine[f'runs/smoke/seed1/{name}/results.json'])
+        assert ours['seed'] == 0 and theirs['seed'] == 1
+        assert {k: v for k, v in ours.items() if k != 'seed'} != {k: v for k, v in theirs.items() if k != 'seed'}, name

@@ -1,0 +1,64 @@
+"""Atomic outputs: files are written through temporary files, figures/<profile>/ is swapped in complete, and a run that fails
+leaves figures/ exactly as it was. (A failing notebook: tests/test_reproduce.py; a writer killed mid-write: tests/test_resume.py.)"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from snn_robust.data import atomic_write, save_json
+from snn_robust.reproduce import write_outputs
+
+
+def tree(folder):
+    "Every path under `folder` with its bytes (None for folders), hidden ones included."
+    return {str(p.relative_to(folder)): None if p.is_dir() else p.read_bytes() for p in sorted(folder.rglob('*'))}
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = save_json({'a': 1}, tmp_path / 'r.json')
+    def crash(f):
+        f.write(b'{"a": 2, "half'); raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt): atomic_write(path, crash)
+    assert json.loads(path.read_text()) == {'a': 1} and [p.name for p in tmp_path.iterdir()] == ['r.json']
+
+
+@pytest.fixture
+def runs(tmp_path):
+    "A runs folder with one finished notebook of seed 0 (a figure and its claims)."
+    run = tmp_path / 'runs' / 'smoke' / 'seed0' / '07_variance'; run.mkdir(parents=True)
+    (run / 'fig4_prediction_variance.png').write_bytes(b'png')
+    return tmp_path / 'runs'
+
+
+RESULTS = {'07_variance': [{'claims': {'C4/bnn_im': {'holds': True, 'mean_variance_low': 0.1, 'mean_variance_high': 0.2}}}]}
+
+
+def test_write_outputs_swaps_in_a_complete_folder(tmp_path, runs):
+    figures = tmp_path / 'figures'
+    report = write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 1.0, 'ran']], figures, runs, 'cpu')
+    assert report == figures / 'smoke' / 'REPORT.md' and '**holds**' in report.read_text()
+    assert sorted(tree(figures)) == ['smoke', 'smoke/REPORT.md', 'smoke/claims.csv', 'smoke/claims.md', 'smoke/fig4_prediction_variance.png']
+    write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 2.0, 'ran']], figures, runs, 'cpu')  # replaces it: no leftovers
+    assert sorted(tree(figures)) == ['smoke', 'smoke/REPORT.md', 'smoke/claims.csv', 'smoke/claims.md', 'smoke/fig4_prediction_variance.png']
+
+
+@pytest.mark.parametrize('existing', [True, False])
+def test_a_failing_write_leaves_figures_exactly_as_it_was(tmp_path, runs, existing):
+    figures = tmp_path / 'out' / 'figures'
+    if existing: write_outputs('smoke', [0], RESULTS, {}, [], figures, runs, 'cpu')
+    before = tree(tmp_path / 'out') if existing else None
+    bad = {**RESULTS, '09_attack_length': [{'labels': {}}]}  # Table 1 cannot be built from it
+    with pytest.raises(KeyError): write_outputs('smoke', [0], bad, {}, [], figures, runs, 'cpu')
+    if existing: assert tree(tmp_path / 'out') == before
+    else: assert not (tmp_path / 'out').exists()  # not even the folders it would have made
+
+
+def test_temporary_folders_of_killed_runs_are_removed_those_of_live_runs_kept(tmp_path, runs):
+    figures = tmp_path / 'figures'; figures.mkdir()
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True).stdout.strip()
+    (figures / f'.smoke.tmp-{dead}-abc').mkdir(); (figures / f'.smoke.old-{dead}').mkdir()
+    live = figures / f'.smoke.tmp-{os.getpid()}-xyz'; live.mkdir()  # a run in progress (this process)
+    write_outputs('smoke', [0], RESULTS, {}, [], figures, runs, 'cpu')
+    assert sorted(p.name for p in figures.iterdir()) == sorted([live.name, 'smoke'])
