@@ -96,7 +96,7 @@ class StochasticMLP(StochasticClassifier):
         "Logits of the realisations of `generators`; on the CPU in blocks of samples whose activations stay in the caches."
         S, B = h.shape[0] if generators is None else len(generators), h.shape[-2]
         block = max(1, CPU_BLOCK_BYTES // (4 * B * max(l.out_features for l in self.layers)))
-        if S > block and h.device.type == 'cpu' and generators is not None:
+        if S > block >= 2 and h.device.type == 'cpu' and generators is not None:  # one sample's activations past the caches: nothing to gain
             return torch.cat([self._logits(h if h.ndim == 2 else h[i:i + block], generators[i:i + block]) for i in range(0, S, block)])
         for i, layer in enumerate(self.layers):
             h = layer(h, generators)

@@ -274,7 +274,7 @@ PROFILES = {
                   wrn=dict(depth=10, widen_factor=1, epochs=1, n_train=500, n_test=8, n_infer=5, max_samples=10, variance_samples=20)),
     'quick': dict(epochs=5, n_train=None, n_test=200, n_infer=100, attack_samples=(1, 5, 10, 100), pgd_attack_samples=(1, 10), variance_samples=1000,
                   infer_samples=(1, 5, 10, 100), n_eta=6, pgd_steps=10,
-                  wrn=dict(depth=10, widen_factor=1, epochs=3, n_train=10000, n_test=50, n_infer=10, max_samples=10, variance_samples=100)),
+                  wrn=dict(depth=10, widen_factor=1, epochs=3, n_train=5000, n_test=50, n_infer=10, max_samples=10, variance_samples=100)),
     'paper': dict(epochs=50, n_train=None, n_test=1000, n_infer=100, attack_samples=(1, 5, 10, 100, 1000), pgd_attack_samples=(1, 5, 10, 100), variance_samples=1000,
                   infer_samples=(1, 5, 10, 100), n_eta=8, pgd_steps=10,
                   wrn=dict(depth=28, widen_factor=10, epochs=200, n_train=None, n_test=1000, n_infer=100, max_samples=100, variance_samples=1000)),
