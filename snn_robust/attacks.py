@@ -7,12 +7,12 @@ from __future__ import annotations
 import math, numbers
 from dataclasses import dataclass
 import torch
-from .core import PRECISIONS, check_count, check_inputs, check_labels, mc_grad, mc_probs, resolve_generator
+from .core import check_count, check_precision, check_inputs, check_labels, mc_grad, mc_probs, resolve_generator
 
 # %% auto #0
-__all__ = ['LOSSES', 'NORMS', 'ATTACKS', 'ETA_MAX', 'ce_loss', 'margin_loss', 'cw_loss', 'check_attack_args', 'AttackInfo',
-           'attack_gradient', 'fgm', 'fgm_step', 'project', 'random_in_ball', 'pgd', 'eta_grid', 'accuracy',
-           'step_sweep', 'attack_sweep']
+__all__ = ['LOSSES', 'NORMS', 'ATTACKS', 'ETA_MAX', 'ce_loss', 'margin_loss', 'cw_loss', 'check_eta', 'check_norm',
+           'check_attack_args', 'AttackInfo', 'attack_gradient', 'fgm', 'fgm_step', 'project', 'random_in_ball', 'pgd',
+           'eta_grid', 'accuracy', 'step_sweep', 'attack_sweep']
 
 # %% ../nbs/04_attacks.ipynb #e2374d0a
 def _other_max(v, y):
@@ -35,13 +35,21 @@ LOSSES = {'ce': (ce_loss, 'probs'), 'margin': (margin_loss, 'probs'), 'cw': (cw_
 NORMS = (2, math.inf)
 
 # %% ../nbs/04_attacks.ipynb #9b523394
+def check_eta(eta) -> float:
+    "`eta` as a float if it is a finite number >= 0, else a `ValueError` naming it."
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta < 0:
+        raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
+    return float(eta)
+
+def check_norm(norm) -> float:
+    "`norm` as a float if it is 2 or inf, else a `ValueError` naming it."
+    if isinstance(norm, bool) or norm not in NORMS: raise ValueError(f"norm must be 2 (FGM, L2) or float('inf') (FGSM, L-inf), got {norm!r}")
+    return float(norm)
+
 def check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision='fp32') -> tuple[int, float]:
     "Validate an attack's arguments; returns (n_samples, norm) normalised."
     n_samples = check_inputs(model, x, n_samples)
-    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta < 0:
-        raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
-    if isinstance(norm, bool) or norm not in NORMS: raise ValueError(f"norm must be 2 (FGM, L2) or float('inf') (FGSM, L-inf), got {norm!r}")
+    check_precision(precision); check_eta(eta); norm = check_norm(norm)
     if loss not in LOSSES: raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     if clip is not None:
@@ -49,7 +57,7 @@ def check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision='
             raise ValueError(f"clip must be None or (low, high) with low < high, got {clip!r}")
         lo, hi = clip
         if x.min() < lo or x.max() > hi: raise ValueError(f"x must lie in the clip box [{lo}, {hi}], got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
-    return n_samples, float(norm)
+    return n_samples, norm
 
 # %% ../nbs/04_attacks.ipynb #89985998
 @dataclass
@@ -83,9 +91,7 @@ def fgm(model, x, y, eta, n_samples, norm=2, loss='ce', targeted=False, clip=(0.
 
 def fgm_step(x, grad, eta, norm=2, clip=(0.0, 1.0), return_info=False):
     "x + eta * (grad normalised in `norm`), clipped: the step of `fgm` for a given attack gradient (reused across eta)."
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(eta) or eta < 0: raise ValueError(f"eta must be a finite number >= 0, got {eta!r}")
-    if isinstance(norm, bool) or norm not in NORMS: raise ValueError(f"norm must be 2 (FGM, L2) or float('inf') (FGSM, L-inf), got {norm!r}")
-    x_adv = _clip(x.detach() + _step(grad, eta, float(norm)), clip)
+    x_adv = _clip(x.detach() + _step(grad, check_eta(eta), check_norm(norm)), clip)
     if not return_info: return x_adv
     return x_adv, AttackInfo(grad.flatten(1).eq(0).all(1), (x_adv - x).flatten(1).norm(dim=1))
 
@@ -147,7 +153,8 @@ def attack_sweep(model, x, y, etas, n_attack, n_infer, attack='fgm', loss='ce', 
     if attack not in ATTACKS: raise ValueError(f"attack must be one of {tuple(ATTACKS)}, got {attack!r}")
     norm, generator = ATTACKS[attack], resolve_generator(generator)
     if not len(etas): raise ValueError("etas must hold one or more finite numbers >= 0, got none")
-    for eta in etas: check_attack_args(model, x, y, eta, n_attack, norm, loss, (0.0, 1.0))
+    for eta in etas: check_eta(eta)
+    check_attack_args(model, x, y, max(etas), n_attack, norm, loss, (0.0, 1.0))
     if attack == 'pgd':
         return [accuracy(model, pgd(model, x, y, eta, n_attack, steps, norm=norm, loss=loss, generator=generator, chunk_size=chunk_size), y, n_infer, generator, chunk_size)
                 for eta in etas]

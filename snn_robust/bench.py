@@ -23,19 +23,17 @@ __all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', '
            'profile_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
 
 # %% ../nbs/12_bench.ipynb #486c0add
-def _cpu_model() -> str:
+def _cpuinfo() -> dict[str, str]:
+    "The first processor's entries of /proc/cpuinfo (empty where there is none)."
     info = Path('/proc/cpuinfo')
-    lines = info.read_text().splitlines() if info.exists() else []
-    return next((l.split(':', 1)[1].strip() for l in lines if l.startswith('model name')), platform.processor() or 'unknown CPU')
-
-def _cpu_flags() -> set[str]:
-    info = Path('/proc/cpuinfo')
-    lines = info.read_text().splitlines() if info.exists() else []
-    return set(next((l.split(':', 1)[1].split() for l in lines if l.startswith('flags')), []))
+    lines = info.read_text().split('\n\n')[0].splitlines() if info.exists() else []
+    return {k.strip(): v.strip() for k, _, v in (l.partition(':') for l in lines)}
 
 def machine_description(device: torch.device) -> dict:
     "CPU model, cores, bf16 units, torch version and threads, and the GPU where `device` is one."
-    info = {'cpu': _cpu_model(), 'cores': os.cpu_count(), 'bf16 units': ', '.join(sorted(_cpu_flags() & {'avx512_bf16', 'amx_bf16'})) or 'none',
+    cpu = _cpuinfo()
+    info = {'cpu': cpu.get('model name', platform.processor() or 'unknown CPU'), 'cores': os.cpu_count(),
+            'bf16 units': ', '.join(sorted(set(cpu.get('flags', '').split()) & {'avx512_bf16', 'amx_bf16'})) or 'none',
             'torch': torch.__version__, 'torch threads': torch.get_num_threads(), 'python': platform.python_version()}
     if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
     return info

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 __all__ = ['PARALLEL_DRAW_MIN', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'PRECISIONS', 'REDUCTIONS', 'get_device', 'check_count',
            'sample_generators', 'draw_normal', 'draw_bernoulli', 'StochasticClassifier', 'check_model',
            'GaussianLinear', 'chunk_plan', 'memory_budget', 'model_chunk_plan', 'check_inputs', 'check_labels',
-           'resolve_generator', 'autocast', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits',
-           'mc_probs_nested', 'mc_grad', 'mc_jacobian']
+           'resolve_generator', 'check_precision', 'autocast', 'iter_sample_chunks', 'sample_probs', 'mc_probs',
+           'mc_logits', 'mc_probs_nested', 'mc_grad', 'mc_jacobian']
 
 # %% ../nbs/00_core.ipynb #75ac31ee
 def get_device(device: str | torch.device = 'auto') -> torch.device:
@@ -165,15 +165,19 @@ def resolve_generator(generator):
 
 PRECISIONS = ('fp32', 'bf16')
 
+def check_precision(precision) -> str:
+    "`precision` if it is one of `PRECISIONS`, else a `ValueError` naming it."
+    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
 def autocast(precision: str, device: torch.device):
     "The autocast context of `precision`: 'fp32' (off) or the opt-in 'bf16' (matrix products and convolutions in bfloat16)."
-    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return torch.autocast(device.type, dtype=torch.bfloat16) if precision == 'bf16' else contextlib.nullcontext()
 
 def iter_sample_chunks(model, x, n_samples, generator=None, chunk_size=None, grad=False, precision='fp32'):
     "Yield `(input_slice, x_chunk, logits[s, b, K])` over chunks (logits in float32 or x's dtype); with `grad`, `x_chunk` is a leaf to differentiate by."
     n_samples = check_inputs(model, x, n_samples)
-    autocast(precision, x.device)
+    check_precision(precision)
     generator = resolve_generator(generator)
     per_chunk, per_input = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
     start_state = generator.get_state()
@@ -224,7 +228,7 @@ REDUCTIONS = {'probs': lambda l: l.softmax(-1), 'logits': lambda l: l}
 def mc_grad(model, x, fn, n_samples, *, reduce='probs', generator=None, chunk_size=None, precision='fp32') -> tuple[torch.Tensor, torch.Tensor]:
     "Values `fn(f^S(x))` [B] and their input gradients [B, ...], f^S averaging `reduce` ('probs' or 'logits') over S samples."
     if reduce not in REDUCTIONS: raise ValueError(f"reduce must be one of {sorted(REDUCTIONS)}, got {reduce!r}")
-    n_samples = check_inputs(model, x, n_samples)
+    n_samples, precision = check_inputs(model, x, n_samples), check_precision(precision)
     transform, generator, x = REDUCTIONS[reduce], resolve_generator(generator), x.detach()
     if model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device) == (n_samples, x.shape[0]):
         xg = x.clone().requires_grad_(True)  # one chunk: a single forward and backward pass
