@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data quick test sync nbtest pytest benchcheck bench lab
+.PHONY: setup data quick test sync readme lint nbtest pytest benchcheck bench lab
 setup: $(STAMP) data
 
 $(STAMP): setup.py settings.ini
@@ -25,14 +25,25 @@ data:
 quick: setup
 	$(BIN)/snn-robust reproduce --profile quick
 
-test: setup sync nbtest pytest benchcheck
+test: setup sync lint nbtest pytest benchcheck
 
-# nbdev_export / nbdev_clean must not change anything: the notebooks are the source of the package.
+# nbdev_export / nbdev_clean / make readme must not change anything: the notebooks are the source of the package and README.
 sync: $(STAMP)
-	@before="$$(git status --porcelain -- snn_robust nbs; git diff -- snn_robust nbs | sha1sum)"; \
-	$(BIN)/nbdev_export && $(BIN)/nbdev_clean; \
-	after="$$(git status --porcelain -- snn_robust nbs; git diff -- snn_robust nbs | sha1sum)"; \
-	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean changed files: run them and commit both notebooks and package"; git status --short -- snn_robust nbs; exit 1; fi
+	@before="$$(git status --porcelain -- snn_robust nbs README.md; git diff -- snn_robust nbs README.md | sha1sum)"; \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(MAKE) -s readme; \
+	after="$$(git status --porcelain -- snn_robust nbs README.md; git diff -- snn_robust nbs README.md | sha1sum)"; \
+	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean/make readme changed files: run them and commit notebooks, package and README"; git status --short -- snn_robust nbs README.md; exit 1; fi
+
+# README.md is nbs/index.ipynb as Markdown
+readme: $(STAMP)
+	$(BIN)/python -c "import pathlib; from snn_robust.outputs import notebook_markdown; pathlib.Path('README.md').write_text(notebook_markdown('nbs/index.ipynb'))"
+
+# ruff (pyproject.toml: lines of at most 120, pyflakes) on the package and the notebooks' code; nbdev writes each
+# module's `__all__` itself (its first line can pass 120), so the package's line check skips that one generated line
+lint: $(STAMP)
+	$(BIN)/ruff check snn_robust nbs
+	$(BIN)/ruff check --ignore E501 tests
+	@long="$$(ls snn_robust/*.py | grep -v _modidx | xargs awk 'length > 120 && !/^__all__ = /')"; if [ -n "$$long" ]; then echo "lines over 120 in snn_robust/:"; echo "$$long"; exit 1; fi
 
 nbtest: setup
 	$(BIN)/nbdev_test --flags slow

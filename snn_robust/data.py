@@ -4,16 +4,15 @@
 
 # %% ../nbs/01_data.ipynb #82a9e62b
 from __future__ import annotations
-import gzip, json, os, pickle, tempfile
+import gzip, os, pickle
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DATASETS', 'SPLITS', 'DEBIAN_FASHION_MNIST', 'FASHION_FILES', 'CIFAR_FILES', 'Split', 'cache_dir', 'data_folders',
-           'read_idx', 'write_idx', 'load_split', 'check_dataset', 'atomic_write', 'check_writable_dir', 'save_json',
-           'save_figure', 'boxplot_means', 'markdown_table', 'save_table']
+__all__ = ['DATASETS', 'SPLITS', 'SHAPES', 'DEBIAN_FASHION_MNIST', 'FASHION_FILES', 'CIFAR_FILES', 'Split', 'cache_dir',
+           'data_folders', 'read_idx', 'write_idx', 'load_split', 'check_dataset']
 
 # %% ../nbs/01_data.ipynb #7dbbe444
 @dataclass
@@ -34,6 +33,7 @@ class Split:
 
 DATASETS = ('fashion_mnist', 'cifar10')
 SPLITS = ('train', 'test')
+SHAPES = {'fashion_mnist': (1, 28, 28), 'cifar10': (3, 32, 32)}  # one image [C, H, W]
 
 # %% ../nbs/01_data.ipynb #9d58187b
 DEBIAN_FASHION_MNIST = Path('/usr/share/datasets/fashion-mnist')
@@ -66,7 +66,9 @@ def read_idx(path: Path) -> np.ndarray:
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], 'big') for i in range(ndim))
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    if body.size != int(np.prod(shape)): raise ValueError(f"{path}: expected {int(np.prod(shape))} bytes of data for shape {shape}, found {body.size} (truncated file?)")
+    if body.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: expected {int(np.prod(shape))} bytes of data for shape {shape}, "
+                         f"found {body.size} (truncated file?)")
     return body.reshape(shape)
 
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -78,7 +80,8 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 def _find(folders, names):
     "The first folder holding every file in `names` (each plain or `.gz`), with the paths found."
     for folder in folders:
-        paths = [next((folder / (n + ext) for ext in ('', '.gz') if (folder / (n + ext)).is_file()), None) for n in names]
+        paths = [next((folder / (n + ext) for ext in ('', '.gz') if (folder / (n + ext)).is_file()), None)
+                 for n in names]
         if all(paths): return paths
     return None
 
@@ -87,8 +90,10 @@ def _load_fashion_mnist(split, folders):
     if paths is None: return None
     x, y = read_idx(paths[0]), read_idx(paths[1])
     if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
-        raise ValueError(f"{paths[0]} and {paths[1]} do not form a FashionMNIST split (images [N, 28, 28], labels [N]): images {x.shape}, labels {y.shape}")
-    if len(y) and y.max() >= 10: raise ValueError(f"{paths[1]}: labels must be classes in [0, 10), found {int(y.max())} (corrupt or wrong file)")
+        raise ValueError(f"{paths[0]} and {paths[1]} do not form a FashionMNIST split "
+                         f"(images [N, 28, 28], labels [N]): images {x.shape}, labels {y.shape}")
+    if len(y) and y.max() >= 10:
+        raise ValueError(f"{paths[1]}: labels must be classes in [0, 10), found {int(y.max())} (corrupt or wrong file)")
     return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
 
 # %% ../nbs/01_data.ipynb #4c468806
@@ -99,18 +104,22 @@ def _load_cifar10(split, folders):
     for p in paths:
         try:
             with open(p, 'rb') as f: batch = pickle.load(f, encoding='bytes')
-            xs.append(np.asarray(batch[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32)); ys.append(np.asarray(batch[b'labels'], dtype=np.int64))
+            xs.append(np.asarray(batch[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[b'labels'], dtype=np.int64))
         except Exception as e: raise ValueError(f"{p} is not a CIFAR-10 batch file (corrupt or wrong file): {e}") from e
         if len(xs[-1]) != len(ys[-1]) or (len(ys[-1]) and not 0 <= ys[-1].min() <= ys[-1].max() < 10):
-            raise ValueError(f"{p} is not a CIFAR-10 batch file (corrupt or wrong file): {len(xs[-1])} images, {len(ys[-1])} labels, labels must be classes in [0, 10)")
+            raise ValueError(f"{p} is not a CIFAR-10 batch file (corrupt or wrong file): {len(xs[-1])} images, "
+                             f"{len(ys[-1])} labels, labels must be classes in [0, 10)")
     return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 # %% ../nbs/01_data.ipynb #b4e18e40
 def _how_to_get(dataset):
     places = ', '.join(str(f) for f in data_folders(dataset))
     hint = ("on Debian, `apt-get install dataset-fashion-mnist` installs it to /usr/share/datasets/fashion-mnist; "
-            if dataset == 'fashion_mnist' else "download CIFAR-10's python version (cifar-10-python.tar.gz) and unpack it; ")
-    return f"{dataset} not found (looked in {places}). To get it: {hint}or set SNN_ROBUST_DATA to a folder in torchvision's layout; or pass download=True with network access."
+            if dataset == 'fashion_mnist'
+            else "download CIFAR-10's python version (cifar-10-python.tar.gz) and unpack it; ")
+    return (f"{dataset} not found (looked in {places}). To get it: {hint}"
+            "or set SNN_ROBUST_DATA to a folder in torchvision's layout; or pass download=True with network access.")
 
 def _download(dataset, folder):
     import torchvision
@@ -118,8 +127,9 @@ def _download(dataset, folder):
     cls = torchvision.datasets.FashionMNIST if dataset == 'fashion_mnist' else torchvision.datasets.CIFAR10
     for train in (True, False): cls(str(root), train=train, download=True)
 
-def load_split(dataset: str = 'fashion_mnist', split: str = 'test', n: int | None = None, download: bool = False) -> Split:
-    "Split `split` of `dataset` as a `Split` in [0, 1], its first `n` examples; local copies first, torchvision's download if `download`."
+def load_split(dataset: str = 'fashion_mnist', split: str = 'test', n: int | None = None,
+               download: bool = False) -> Split:
+    "Split `split` of `dataset` in [0, 1], its first `n` examples; local copies first, torchvision's if `download`."
     if dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if split not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     loader = _load_fashion_mnist if dataset == 'fashion_mnist' else _load_cifar10
@@ -133,65 +143,10 @@ def load_split(dataset: str = 'fashion_mnist', split: str = 'test', n: int | Non
     return Split(x.float().div_(255), y, f'{dataset}/{split}').first(n)
 
 def check_dataset(dataset: str, required: bool = True) -> bool:
-    "Load both splits of `dataset` to check them; a corrupt file raises a `ValueError` naming it, a missing data set a `FileNotFoundError` (or False if not `required`)."
+    "Load both splits: a corrupt file raises `ValueError`, a missing set `FileNotFoundError` (False if not `required`)."
     try:
         for split in SPLITS: load_split(dataset, split)
     except FileNotFoundError:
         if required: raise
         return False
     return True
-
-# %% ../nbs/01_data.ipynb #ae255610
-def atomic_write(path: str | Path, write) -> Path:
-    "Call `write(f)` on a temporary binary file next to `path`, then rename it to `path` (atomic on POSIX)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f); f.flush(); os.fsync(f.fileno())  # the data is on disk before the rename makes it visible
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the permissions of a plain open()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
-
-def check_writable_dir(folder: str | Path, name: str) -> Path:
-    "`folder` if it is a writable folder or can be created as one (nothing is created); else a `ValueError` naming `name`."
-    folder = Path(folder)
-    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ValueError(f"{name} folder {folder} is not writable (nearest existing parent: {existing}); "
-                         f"{name} must be a writable folder, or a path where one can be created")
-    return folder
-
-def save_json(obj, path: str | Path) -> Path:
-    "Write `obj` as indented JSON, atomically."
-    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
-
-def save_figure(fig, stem: str | Path, formats=('png', 'pdf')) -> list[Path]:
-    "Save a matplotlib figure as `stem.png` and `stem.pdf`, each atomically."
-    return [atomic_write(Path(f'{stem}.{ext}'), lambda f, ext=ext: fig.savefig(f, format=ext, bbox_inches='tight', dpi=150)) for ext in formats]
-
-# %% ../nbs/01_data.ipynb #d7d91239
-def boxplot_means(ax, values, labels, color='tab:blue'):
-    "Box plots of each 1-D array in `values` with a white cross at its mean (the paper's Figures 4, 6, 7, 10, 16)."
-    values = [np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in values]
-    ax.boxplot(values, tick_labels=labels, patch_artist=True, showfliers=False, medianprops=dict(color='k'),
-               boxprops=dict(facecolor=color, alpha=0.6))
-    ax.scatter(range(1, len(values) + 1), [v.mean() if len(v) else np.nan for v in values], marker='x', color='white', s=40, zorder=3, linewidths=2)
-    return ax
-
-def markdown_table(headers, rows) -> str:
-    "A Markdown table."
-    fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
-    lines = ['| ' + ' | '.join(map(str, headers)) + ' |', '|' + '---|' * len(headers)]
-    return '\n'.join(lines + ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in rows])
-
-def save_table(headers, rows, stem: str | Path) -> list[Path]:
-    "Write a table as `stem.md` and `stem.csv`, atomically."
-    import csv, io
-    buf = io.StringIO(); csv.writer(buf).writerows([headers, *rows])
-    return [atomic_write(Path(f'{stem}.md'), lambda f: f.write((markdown_table(headers, rows) + '\n').encode())),
-            atomic_write(Path(f'{stem}.csv'), lambda f: f.write(buf.getvalue().encode()))]

@@ -24,9 +24,9 @@ from snn_robust.models import Smoothed, StochasticMLP, WideResNet
 from snn_robust.variance import prediction_variance
 from snn_robust.reproduce import notebooks_dir, reproduce
 from snn_robust.theory import mean_angle, robustness_terms
-from snn_robust.train import (TrainConfig, check_profile, checkpoint_path, experiment_config, load_checkpoint, resolve_models,
-                              save_atomic, save_checkpoint, train)
-from snn_robust.train import test_accuracy as accuracy_table  # not collected as a test
+from snn_robust.checkpoints import checkpoint_path, load_checkpoint, save_atomic, save_checkpoint
+from snn_robust.experiments import check_profile, experiment_config, resolve_models
+from snn_robust.train import TrainConfig, clean_accuracy, train
 
 CLI = str(Path(sys.executable).parent / 'snn-robust')
 UNWRITABLE = '/proc/1/figures'  # an existing folder no one may write to, root included
@@ -119,7 +119,7 @@ LIBRARY = [
     ('seed = 1.5 (TrainConfig)', lambda c: TrainConfig(seed=1.5), 'seed', 'must be a non-negative integer below 2**32'),
     ("seed = '0' (TrainConfig)", lambda c: TrainConfig(seed='0'), 'seed', 'must be a non-negative integer below 2**32'),
     ('seed = 2**40 (TrainConfig)', lambda c: TrainConfig(seed=2**40), 'seed', 'must be a non-negative integer below 2**32'),
-    ('seed = -1 (test_accuracy)', lambda c: accuracy_table(c.model, Split(c.x, c.y), sizes=(1,), seed=-1), 'seed', 'must be a non-negative integer below 2**32'),
+    ('seed = -1 (clean_accuracy)', lambda c: clean_accuracy(c.model, Split(c.x, c.y), sizes=(1,), seed=-1), 'seed', 'must be a non-negative integer below 2**32'),
     ('seeds = [1.5] (reproduce)', lambda c: c.reproduce(seeds=[1.5]), 'seeds', 'must be one or more non-negative integers below 2**32'),
     ('seeds = 0, not a list (reproduce)', lambda c: c.reproduce(seeds=0), 'seeds', 'must be a list of one or more non-negative integers'),
     ('seeds = [0, 0] (reproduce)', lambda c: c.reproduce(seeds=[0, 0]), 'seeds', 'must not repeat'),
@@ -249,7 +249,7 @@ def test_notebook_parameters_fail_first(name, params, param, allowed, tmp_path, 
     e = err.value
     assert e.ename in ('ValueError', 'TypeError') and param in e.evalue and allowed in e.evalue, (e.ename, e.evalue)
     # it failed in the first cell that reads the parameters, before any work: no output folder, no checkpoint
-    assert 'check_profile(profile)' in e.source, e.source[:300]
+    assert 'check_profile(profile)' in e.source or 'check_parameters(' in e.source, e.source[:300]
     assert not out.exists() and not (tmp_path / 'cache').exists()
 
 

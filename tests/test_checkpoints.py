@@ -13,7 +13,9 @@ import pytest
 
 from conftest import reproduce_args, reproduce_env
 from snn_robust.data import DEBIAN_FASHION_MNIST
-from snn_robust.train import TrainConfig, checkpoint_path, experiment_config, load_checkpoint
+from snn_robust.checkpoints import checkpoint_path, load_checkpoint
+from snn_robust.experiments import experiment_config
+from snn_robust.train import TrainConfig
 
 CHILD = str(Path(__file__).with_name('train_child.py'))
 pytestmark = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason='needs FashionMNIST (make setup installs it)')

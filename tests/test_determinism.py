@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import reproduce_args, reproduce_env, snapshot
-from snn_robust.reproduce import NOTEBOOKS
+from snn_robust.paper import NOTEBOOKS
 
 
 def report_numbers(report: str) -> str:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from snn_robust.data import atomic_write, save_json
+from snn_robust.outputs import atomic_write, save_json
 from snn_robust.reproduce import write_outputs
 
 

@@ -1,0 +1,54 @@
+"""The smoke profile's numbers against committed reference numbers (seed 0), so that a refactor cannot change them unnoticed.
+
+`tests/reference/smoke_seed0/` holds each section notebook's `results.json` and the claims table of a smoke run made before
+the experiment layer was reshaped (the run after it was bit-identical on the same machine). On another CPU the last bits of
+floating-point results may differ (and grow through one epoch of training), so the comparison has a tolerance: every
+number must be within 10 % (or 0.06 absolute: two of the smoke profile's 40 test images), and at least 90 % of them within
+1e-3 relative. A change of which random numbers a seed draws moves nearly every number by far more than that.
+To renew the reference after a deliberate change of the numbers, copy `runs/smoke/seed0/<notebook>/results.json` of a fresh
+`snn-robust reproduce --profile smoke` run to `tests/reference/smoke_seed0/<notebook>.json`, and say why in the commit.
+"""
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from snn_robust.paper import NOTEBOOKS
+
+REFERENCE = Path(__file__).parent / 'reference' / 'smoke_seed0'
+
+
+def leaves(obj, path=''):
+    "The numbers (and strings) of a JSON tree, by path."
+    if isinstance(obj, dict):
+        for k, v in obj.items(): yield from leaves(v, f'{path}/{k}')
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj): yield from leaves(v, f'{path}[{i}]')
+    else: yield path, obj
+
+
+def close(a, b, rel, abs_):
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)): return a == b
+    if math.isnan(a) or math.isnan(b): return math.isnan(a) and math.isnan(b)
+    return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+
+@pytest.mark.parametrize('name', NOTEBOOKS)
+def test_smoke_numbers_match_the_reference(smoke_reproduce, name):
+    ours = dict(leaves(json.loads(smoke_reproduce.outputs[f'runs/smoke/seed0/{name}/results.json'])))
+    ref = dict(leaves(json.loads((REFERENCE / f'{name}.json').read_text())))
+    assert set(ref) <= set(ours), sorted(set(ref) - set(ours))[:10]  # every reference number is still computed
+    numbers = {p: v for p, v in ref.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    far = [(p, v, ours[p]) for p, v in numbers.items() if not close(v, ours[p], 0.1, 0.06)]
+    assert not far, far[:10]
+    near = sum(close(v, ours[p], 1e-3, 1e-9) for p, v in numbers.items())
+    assert near >= 0.9 * len(numbers), f'{near} of {len(numbers)} numbers within 1e-3'
+    labels = {p: v for p, v in ref.items() if isinstance(v, str)}
+    assert {p: ours[p] for p in labels} == labels  # model labels, sections, reasons
+
+
+def test_smoke_claim_rows_match_the_reference(smoke_reproduce):
+    ours = smoke_reproduce.outputs['figures/smoke/claims.csv'].decode().splitlines()
+    ref = (REFERENCE / 'claims.csv').read_text().splitlines()
+    assert [row.split(',')[0] for row in ours] == [row.split(',')[0] for row in ref]  # the same claims, in order
