@@ -1,5 +1,5 @@
 # The two commands of the README: `make quick` (the main job) and `make test` (what CI runs).
-# Both set everything up first: a virtual environment with the package, its Jupyter kernel, and FashionMNIST.
+# Both set everything up first: a virtual environment with the package, its Jupyter kernel, FashionMNIST and tcmalloc.
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -16,11 +16,12 @@ $(STAMP): setup.py settings.ini
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps cleverhans==4.0.0  # reference FGM for the tests; its torch part needs only torch
 	$(BIN)/python -m pip install -q scipy && $(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1  # EOTPGD, for the benchmark only; its requests~=2.25 pin would break jupyterlab
-	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' --env LD_PRELOAD libtcmalloc_minimal.so.4 >/dev/null
 	touch $@
 
+# Debian's packages: FashionMNIST, and tcmalloc (the allocator `snn-robust` and the project's kernel run on)
 data:
-	@test -d $(FASHION) || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist; }
+	@test -d $(FASHION) && test -n "$$(/sbin/ldconfig -p | grep libtcmalloc_minimal.so.4)" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist libtcmalloc-minimal4; }
 
 quick: setup
 	$(BIN)/snn-robust reproduce --profile quick

@@ -17,10 +17,10 @@ from .outputs import atomic_write, markdown_table, save_figure
 from .train import TrainConfig, get_model
 
 # %% auto #0
-__all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'gaussian_rates',
-           'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory',
-           'work_avoided', 'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability',
-           'profile_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
+__all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'allocator', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate',
+           'gaussian_rates', 'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample',
+           'pgd_vs_eotpgd', 'peak_memory', 'work_avoided', 'wrn_throughput', 'wrn_train_throughput',
+           'paper_resnet_estimate', 'repeatability', 'profile_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
 
 # %% ../nbs/12_bench.ipynb #486c0add
 def _cpuinfo() -> dict[str, str]:
@@ -29,12 +29,19 @@ def _cpuinfo() -> dict[str, str]:
     lines = info.read_text().split('\n\n')[0].splitlines() if info.exists() else []
     return {k.strip(): v.strip() for k, _, v in (l.partition(':') for l in lines)}
 
+def allocator() -> str:
+    "The `malloc` this process runs on: 'tcmalloc' where it is loaded, else 'glibc' (or 'unknown' off Linux)."
+    try: maps = Path('/proc/self/maps').read_text()
+    except OSError: return 'unknown'
+    return 'tcmalloc' if 'libtcmalloc' in maps else 'glibc'
+
 def machine_description(device: torch.device) -> dict:
-    "CPU model, cores, bf16 units, torch version and threads, and the GPU where `device` is one."
+    "CPU model, cores, bf16 units, torch version and threads, malloc, and the GPU where `device` is one."
     cpu = _cpuinfo()
     info = {'cpu': cpu.get('model name', platform.processor() or 'unknown CPU'), 'cores': os.cpu_count(),
             'bf16 units': ', '.join(sorted(set(cpu.get('flags', '').split()) & {'avx512_bf16', 'amx_bf16'})) or 'none',
-            'torch': torch.__version__, 'torch threads': torch.get_num_threads(), 'python': platform.python_version()}
+            'torch': torch.__version__, 'torch threads': torch.get_num_threads(), 'python': platform.python_version(),
+            'malloc': allocator()}
     if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
     return info
 
@@ -251,7 +258,8 @@ def profile_seconds(runs: str | Path = 'runs') -> dict[str, dict[str, float]]:
     "{profile/seed: {notebook: seconds}} from the run.json files of finished `reproduce` runs under `runs`."
     out = {}
     for f in sorted(Path(runs).glob('*/seed*/*/run.json')):
-        out.setdefault(f'{f.parts[-4]}/{f.parts[-3]}', {})[f.parent.name] = json.loads(f.read_text())['seconds']
+        run = json.loads(f.read_text())
+        out.setdefault(f'{f.parts[-4]}/{f.parts[-3]}', {})[f.parent.name] = run.get('times', run)['seconds']
     return out
 
 # %% ../nbs/12_bench.ipynb #27eb915f

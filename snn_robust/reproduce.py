@@ -4,9 +4,10 @@
 
 # %% ../nbs/11_reproduce.ipynb #40c8982e
 from __future__ import annotations
-import argparse, datetime, hashlib, json, os, shutil, sys, tempfile, time
+import argparse, ctypes.util, datetime, hashlib, json, os, resource, shutil, sys, tempfile, time
 from pathlib import Path
-from .bench import BENCH_PARTS, run_bench
+from . import __version__
+from .bench import BENCH_PARTS, allocator, run_bench
 from .core import get_device
 from .data import cache_dir, check_dataset, load_split
 from .experiments import MODEL_SPECS, PROFILES, check_profile, load_results, table1, table2
@@ -15,8 +16,8 @@ from .paper import CLAIMS, NOTEBOOKS, paper_setting
 from .train import check_seed, clean_accuracy, get_model
 
 # %% auto #0
-__all__ = ['summarise_claims', 'notebooks_dir', 'run_notebook', 'check_reproduce_args', 'render_report', 'write_outputs',
-           'reproduce', 'make_parser', 'run_train', 'main']
+__all__ = ['TCMALLOC', 'summarise_claims', 'notebooks_dir', 'run_notebook', 'check_reproduce_args', 'render_report',
+           'write_outputs', 'reproduce', 'preload_allocator', 'make_parser', 'run_train', 'main']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 def summarise_claims(per_seed: list[dict], not_run: dict) -> list[dict]:
@@ -51,8 +52,8 @@ def notebooks_dir() -> Path:
 
 def _sha256(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()
 
-def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False) -> tuple[dict, str, float]:
-    "Execute notebook `name` into `run_dir` with the `params` it declares; returns (results, 'ran'/'reused', seconds)."
+def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False) -> tuple[dict, str, dict]:
+    "Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times)."
     import papermill as pm
     src = nbs / f'{name}.ipynb'
     declared = pm.inspect_notebook(str(src))
@@ -61,15 +62,18 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
     if not force and done.exists() and results_path.exists():
         previous = json.loads(done.read_text())
-        if previous.get('stamp') == stamp: return load_results(results_path), 'reused', previous['seconds']
+        if previous.get('stamp') == stamp:  # (runs of versions before CPU times were recorded: wall time only)
+            return load_results(results_path), 'reused', previous.get('times', dict(seconds=previous.get('seconds')))
     run_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
-    start = time.time()
+    start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
     pm.execute_notebook(str(src), str(run_dir / f'{name}.ipynb'), parameters=params, kernel_name='python3',
                         progress_bar=False, cwd=str(nbs))
-    seconds = round(time.time() - start, 1)
-    atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, seconds=seconds)).encode()))
-    return load_results(results_path), 'ran', seconds
+    end = resource.getrusage(resource.RUSAGE_CHILDREN)
+    times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
+                 system=round(end.ru_stime - cpu.ru_stime, 1))
+    atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, times=times)).encode()))
+    return load_results(results_path), 'ran', times
 
 # %% ../nbs/11_reproduce.ipynb #19f8a53f
 def check_reproduce_args(profile, seeds, notebooks, device, figures, runs):
@@ -147,7 +151,8 @@ def render_report(profile, seeds, claims, tables, not_run, timings, device, figu
                                        for (model, reason), nbs in by_model.items()]
         lines += ['']
     lines += ['## Wall time per notebook (s, as run; reused notebooks keep the time of the run that made them)', '',
-              markdown_table(['seed', 'notebook', 'seconds', 'status'], timings), '', '## Figures', '']
+              markdown_table(['seed', 'notebook', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
+              '## Figures', '']
     return '\n'.join(lines + [f'- `{name}`' for name in figures]) + '\n'
 
 def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs: Path, device) -> Path:
@@ -196,14 +201,27 @@ def reproduce(profile='quick', seeds=(0,), notebooks=NOTEBOOKS, device='auto', f
             print(f'[seed {seed}] {i + 1}/{len(notebooks)} {name} ...', end=' ', file=out, flush=True)
             run_dir = runs / profile / f'seed{seed}' / name
             params = dict(profile=profile, seed=seed, device=device)
-            res, status, seconds = run_notebook(name, params, run_dir, nbs, force)
-            timings.append([seed, name, seconds, status])
-            print(f'{status} ({seconds:.0f} s)', file=out, flush=True)
+            res, status, t = run_notebook(name, params, run_dir, nbs, force)
+            timings.append([seed, name, t['seconds'], t.get('user', '-'), t.get('system', '-'), status])
+            print(f"{status} ({t['seconds']:.0f} s)", file=out, flush=True)
             results.setdefault(name, []).append(res)
             for model, reason in res.get('not_run', {}).items(): not_run[f'{name}/{model}'] = reason
     report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device)
     print(f'report: {report}', file=out)
     return report
+
+# %% ../nbs/11_reproduce.ipynb #11a00002
+TCMALLOC = 'tcmalloc_minimal'  # Debian's libtcmalloc-minimal4
+
+def preload_allocator(argv: list[str]) -> None:
+    "Re-execute the `snn-robust` command `argv` with tcmalloc preloaded, where it is installed and not yet loaded."
+    if os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') != 'tcmalloc' or os.environ.get('SNN_ROBUST_PRELOADED'):
+        return
+    lib = ctypes.util.find_library(TCMALLOC)
+    if lib is None or allocator() != 'glibc' or Path(argv[0]).name != 'snn-robust' or not os.access(argv[0], os.X_OK):
+        return
+    preload = ' '.join(p for p in (os.environ.get('LD_PRELOAD'), lib) if p)
+    os.execve(argv[0], argv, {**os.environ, 'LD_PRELOAD': preload, 'SNN_ROBUST_PRELOADED': '1'})
 
 # %% ../nbs/11_reproduce.ipynb #0ee468e7
 class _Parser(argparse.ArgumentParser):
@@ -223,6 +241,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `snn-robust` argument parser."
     parser = _Parser(prog='snn-robust',
                      description='Reproduce "How Sampling Impacts the Robustness of Stochastic Neural Networks".')
+    parser.add_argument('--version', action='version', version=f'snn-robust {__version__} (malloc: {allocator()})')
     sub = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
     rp = sub.add_parser('reproduce', help='run the section notebooks and write figures/<profile>/ with REPORT.md')
     rp.add_argument('--profile', choices=tuple(PROFILES), default='quick', help='scale of the run (default: quick)')
@@ -265,7 +284,8 @@ def run_train(profile='quick', models=('bnn', 'im'), seed=0, device='auto', out=
     return run['clean']
 
 def main(argv=None) -> int:
-    "Entry point of the `snn-robust` command."
+    "Entry point of the `snn-robust` command (run from the shell: on tcmalloc, see above)."
+    if argv is None: preload_allocator(sys.argv)
     args = make_parser().parse_args(argv)
     try:
         if args.command == 'train': run_train(args.profile, args.models, args.seed, args.device)

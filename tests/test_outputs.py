@@ -37,10 +37,10 @@ RESULTS = {'07_variance': [{'claims': {'C4/bnn_im': {'holds': True, 'mean_varian
 
 def test_write_outputs_swaps_in_a_complete_folder(tmp_path, runs):
     figures = tmp_path / 'figures'
-    report = write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 1.0, 'ran']], figures, runs, 'cpu')
+    report = write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 1.0, 0.9, 0.1, 'ran']], figures, runs, 'cpu')
     assert report == figures / 'smoke' / 'REPORT.md' and '**holds**' in report.read_text()
     assert sorted(tree(figures)) == ['smoke', 'smoke/REPORT.md', 'smoke/claims.csv', 'smoke/claims.md', 'smoke/fig4_prediction_variance.png']
-    write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 2.0, 'ran']], figures, runs, 'cpu')  # replaces it: no leftovers
+    write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 2.0, 1.9, 0.1, 'ran']], figures, runs, 'cpu')  # replaces it: no leftovers
     assert sorted(tree(figures)) == ['smoke', 'smoke/REPORT.md', 'smoke/claims.csv', 'smoke/claims.md', 'smoke/fig4_prediction_variance.png']
 
 
