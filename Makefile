@@ -60,4 +60,4 @@ bench: setup
 	$(BIN)/snn-robust bench
 
 lab: setup
-	$(BIN)/jupyter lab nbs
+	$(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

@@ -136,7 +136,11 @@ def render_report(profile, seeds, claims, tables, not_run, timings, device, figu
              f'Seeds {", ".join(map(str, seeds))}; device {device}; '
              f'written {datetime.datetime.now().isoformat(timespec="seconds")}.',
              "Every claim is computed from this run's own numbers by the section notebook named in the design; "
-             'numbers are mean ± std over seeds.', '', '## Claims', '',
+             'numbers are mean ± std over seeds.'
+             + (' **The smoke profile is a plumbing check** (models trained for one epoch on 1,000 images, '
+                '40 test images): its verdicts say that every step ran, not whether a claim holds.'
+                if profile == 'smoke' else ''),
+             '', '## Claims', '',
              markdown_table(['claim', 'verdict', 'statement', 'detail'],
                             [[c['claim'], f"**{c['verdict']}**", c['statement'], c['detail']] for c in claims]), '']
     titles = {'table1_attack_length': 'Table 1: average attack length',

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: the notebooks have no ipywidgets (tqdm.auto would warn in every one)
 from .checkpoints import checkpoint_lock, checkpoint_path, load_checkpoint, save_checkpoint
 from .core import check_count, check_real, get_device, mc_probs_nested, sample_generators
 from .data import DATASETS, SHAPES, Split, load_split
