@@ -11,16 +11,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from .core import PRECISIONS, autocast, draw_normal, get_device, mc_probs, sample_generators
 from .attacks import accuracy, attack_gradient, pgd
+from .cli import allocator
 from .experiments import PROFILES
 from .models import StochasticMLP, WideResNet
 from .outputs import atomic_write, markdown_table, save_figure
 from .train import TrainConfig, get_model
 
 # %% auto #0
-__all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'allocator', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate',
-           'gaussian_rates', 'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample',
-           'pgd_vs_eotpgd', 'peak_memory', 'work_avoided', 'wrn_throughput', 'wrn_train_throughput',
-           'paper_resnet_estimate', 'repeatability', 'profile_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
+__all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'gaussian_rates',
+           'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory',
+           'work_avoided', 'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability',
+           'profile_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
 
 # %% ../nbs/12_bench.ipynb #486c0add
 def _cpuinfo() -> dict[str, str]:
@@ -28,12 +29,6 @@ def _cpuinfo() -> dict[str, str]:
     info = Path('/proc/cpuinfo')
     lines = info.read_text().split('\n\n')[0].splitlines() if info.exists() else []
     return {k.strip(): v.strip() for k, _, v in (l.partition(':') for l in lines)}
-
-def allocator() -> str:
-    "The `malloc` this process runs on: 'tcmalloc' where it is loaded, else 'glibc' (or 'unknown' off Linux)."
-    try: maps = Path('/proc/self/maps').read_text()
-    except OSError: return 'unknown'
-    return 'tcmalloc' if 'libtcmalloc' in maps else 'glibc'
 
 def machine_description(device: torch.device) -> dict:
     "CPU model, cores, bf16 units, torch version and threads, malloc, and the GPU where `device` is one."

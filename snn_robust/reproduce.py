@@ -4,10 +4,11 @@
 
 # %% ../nbs/11_reproduce.ipynb #40c8982e
 from __future__ import annotations
-import argparse, ctypes.util, datetime, hashlib, json, os, resource, shutil, sys, tempfile, time
+import argparse, datetime, hashlib, json, os, resource, shutil, sys, tempfile, time
 from pathlib import Path
 from . import __version__
-from .bench import BENCH_PARTS, allocator, run_bench
+from .bench import BENCH_PARTS, run_bench
+from .cli import allocator
 from .core import get_device
 from .data import cache_dir, check_dataset, load_split
 from .experiments import MODEL_SPECS, PROFILES, check_profile, load_results, table1, table2
@@ -16,8 +17,8 @@ from .paper import CLAIMS, NOTEBOOKS, paper_setting
 from .train import check_seed, clean_accuracy, get_model
 
 # %% auto #0
-__all__ = ['TCMALLOC', 'summarise_claims', 'notebooks_dir', 'run_notebook', 'check_reproduce_args', 'render_report',
-           'write_outputs', 'reproduce', 'preload_allocator', 'make_parser', 'run_train', 'main']
+__all__ = ['summarise_claims', 'notebooks_dir', 'run_notebook', 'check_reproduce_args', 'render_report', 'write_outputs',
+           'reproduce', 'make_parser', 'run_train', 'main']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 def summarise_claims(per_seed: list[dict], not_run: dict) -> list[dict]:
@@ -214,19 +215,6 @@ def reproduce(profile='quick', seeds=(0,), notebooks=NOTEBOOKS, device='auto', f
     print(f'report: {report}', file=out)
     return report
 
-# %% ../nbs/11_reproduce.ipynb #11a00002
-TCMALLOC = 'tcmalloc_minimal'  # Debian's libtcmalloc-minimal4
-
-def preload_allocator(argv: list[str]) -> None:
-    "Re-execute the `snn-robust` command `argv` with tcmalloc preloaded, where it is installed and not yet loaded."
-    if os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') != 'tcmalloc' or os.environ.get('SNN_ROBUST_PRELOADED'):
-        return
-    lib = ctypes.util.find_library(TCMALLOC)
-    if lib is None or allocator() != 'glibc' or Path(argv[0]).name != 'snn-robust' or not os.access(argv[0], os.X_OK):
-        return
-    preload = ' '.join(p for p in (os.environ.get('LD_PRELOAD'), lib) if p)
-    os.execve(argv[0], argv, {**os.environ, 'LD_PRELOAD': preload, 'SNN_ROBUST_PRELOADED': '1'})
-
 # %% ../nbs/11_reproduce.ipynb #0ee468e7
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -288,8 +276,7 @@ def run_train(profile='quick', models=('bnn', 'im'), seed=0, device='auto', out=
     return run['clean']
 
 def main(argv=None) -> int:
-    "Entry point of the `snn-robust` command (run from the shell: on tcmalloc, see above)."
-    if argv is None: preload_allocator(sys.argv)
+    "The `snn-robust` command (`snn_robust.cli.main` starts it on tcmalloc)."
     args = make_parser().parse_args(argv)
     try:
         if args.command == 'train': run_train(args.profile, args.models, args.seed, args.device)
