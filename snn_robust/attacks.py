@@ -199,7 +199,7 @@ def attack_sweep(model, x, y, etas, n_attack, n_infer, attack='fgm', loss='ce', 
     "Accuracy under `attack` ('fgm', 'fgsm', 'pgd') per eta, `n_attack` attack and `n_infer` inference samples (4.3)."
     if attack not in ATTACKS: raise ValueError(f"attack must be one of {tuple(ATTACKS)}, got {attack!r}")
     if not len(etas): raise ValueError("etas must hold one or more finite numbers >= 0, got none")
-    for eta in etas: check_eta(eta)
+    etas = [check_eta(eta) for eta in etas]
     n_attack, norm = check_attack_args(model, x, y, max(etas), n_attack, ATTACKS[attack], loss, (0.0, 1.0),
                                        generator=generator, chunk_size=chunk_size)
     n_infer = check_count(n_infer, 'n_infer')
@@ -210,5 +210,5 @@ def attack_sweep(model, x, y, etas, n_attack, n_infer, attack='fgm', loss='ce', 
                          chunk_size) for eta in etas)
     else:
         grad = _attack_gradient(model, x, y, n_attack, loss, False, generator, chunk_size)
-        attacked = (_fgm_step(x, grad, check_eta(eta), norm, (0.0, 1.0)) for eta in etas)
+        attacked = (_fgm_step(x, grad, eta, norm, (0.0, 1.0)) for eta in etas)
     return [_accuracy(model, x_adv, y, n_infer, generator, chunk_size) for x_adv in attacked]

@@ -58,8 +58,7 @@ def sample_generators(n_samples: int, generator: torch.Generator | None = None,
                       device: str | torch.device = 'cpu') -> list[torch.Generator]:
     "One independent generator per realisation, seeded by draws from `generator` (the global RNG when None)."
     n_samples = check_count(n_samples)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator(generator)
     seeds = torch.randint(0, 2**62, (n_samples,), generator=generator,
                           device=generator.device if generator is not None else 'cpu').tolist()
     return [torch.Generator(device=device).manual_seed(s) for s in seeds]
@@ -240,8 +239,7 @@ def check_logits(model, logits, n_samples: int, batch: int, grad: bool = False, 
             or classes not in (None, logits.shape[2])):
         hint = ' (no sample dimension)' if logits.ndim == 2 else ''
         raise ValueError(f"{who} must return [n_samples, B, K] = [{n_samples}, {batch}, {classes or 'K'}] logits, "
-                         f"one slice per "
-                         f"realisation, got shape {tuple(logits.shape)}{hint}")
+                         f"one slice per realisation, got shape {tuple(logits.shape)}{hint}")
     if grad and not logits.requires_grad:
         raise ValueError(f"{who} must return logits with a gradient path to x (not detached), as the protocol "
                          f"{PROTOCOL} says")

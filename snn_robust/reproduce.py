@@ -63,8 +63,7 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
     if not force and done.exists() and results_path.exists():
         previous = json.loads(done.read_text())
-        if previous.get('stamp') == stamp:  # (runs of versions before CPU times were recorded: wall time only)
-            return load_results(results_path), 'reused', previous.get('times', dict(seconds=previous.get('seconds')))
+        if previous.get('stamp') == stamp: return load_results(results_path), 'reused', previous['times']
     run_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
@@ -207,7 +206,7 @@ def reproduce(profile='quick', seeds=(0,), notebooks=NOTEBOOKS, device='auto', f
             run_dir = runs / profile / f'seed{seed}' / name
             params = dict(profile=profile, seed=seed, device=device)
             res, status, t = run_notebook(name, params, run_dir, nbs, force)
-            timings.append([seed, name, t['seconds'], t.get('user', '-'), t.get('system', '-'), status])
+            timings.append([seed, name, t['seconds'], t['user'], t['system'], status])
             print(f"{status} ({t['seconds']:.0f} s)", file=out, flush=True)
             results.setdefault(name, []).append(res)
             for model, reason in res.get('not_run', {}).items(): not_run[f'{name}/{model}'] = reason

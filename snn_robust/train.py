@@ -58,10 +58,11 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 def _mlp(config, shape): return StochasticMLP(math.prod(shape), config.hidden, 10, config.init_var)
 
 def sampled_loss(objective):
-    "The batch loss of `objective` (`elbo_loss`, `mixture_loss`) on `config.train_samples` realisations, `model.kl()`."
+    "The batch loss of `objective` (`elbo_loss`, `mixture_loss`) on `config.train_samples` realisations and the KL."
     def loss(model, config, x, y, n_data, generator):
         gens = sample_generators(config.train_samples, generator, x.device)
-        return objective(model.realisations(x.expand(config.train_samples, *x.shape), gens), y, model.kl(), n_data)
+        logits = model.realisations(x.expand(config.train_samples, *x.shape), gens)
+        return objective(logits, y, model.kl() if hasattr(model, 'kl') else 0.0, n_data)  # no prior: no KL
     return loss
 
 def _wrn(config, shape): return WideResNet(config.depth, config.widen_factor, config.dropout, in_channels=shape[0])

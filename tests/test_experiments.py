@@ -1,6 +1,7 @@
 """A new stochastic model in every experiment of the paper: one class and one spec entry (with its recipe).
 
-The toy model is a linear classifier with Gaussian weight noise. Registered through `snn_robust.experiments.register`, it is
+The toy model is a linear classifier with Gaussian weight noise (the package's `core.GaussianLinear`, trained by a recipe of
+its own: the mixture objective without a prior). Registered through `snn_robust.experiments.register`, it is
 trained through the checkpoint cache by its own recipe and runs through every section's per-model function at smoke size;
 its results land in the declared fields, the sections' verdicts and Tables 1 and 2 take it, and it gets figures of its own.
 """
@@ -8,55 +9,30 @@ import math
 
 import pytest
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-from snn_robust import experiments
-from snn_robust.attack_length import attack_length_experiment
-from snn_robust.attack_samples import attack_samples_experiment
-from snn_robust.core import StochasticClassifier, draw_normal, sample_generators
+from snn_robust import attack_length, attack_samples, experiments, inference_samples, smoothing, variance
+from snn_robust.core import GaussianLinear
 from snn_robust.data import DEBIAN_FASHION_MNIST
 from snn_robust.experiments import ModelSpec, SCHEMAS, load_results, register, run_section, save_results, table1, table2
-from snn_robust.inference_samples import inference_samples_experiment
 from snn_robust.outputs import figure_groups
 from snn_robust.paper import FIGURES
-from snn_robust.smoothing import smoothing_experiment
-from snn_robust.train import RECIPES, Recipe, TrainConfig
-from snn_robust.variance import variance_experiment
-import snn_robust.attack_length, snn_robust.attack_samples, snn_robust.inference_samples, snn_robust.smoothing, snn_robust.variance
+from snn_robust.train import RECIPES, Recipe, TrainConfig, adam, mixture_loss, sampled_loss
 
 pytestmark = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason='needs FashionMNIST (make setup installs it)')
-
-
-class NoisyLinear(StochasticClassifier):
-    "The user's model: f(x, W) = W^T x + b with W = M + 0.1 E, E standard normal, drawn per realisation."
-    classes = 10
-
-    def __init__(self, features: int):
-        super().__init__()
-        self.mean, self.bias = nn.Parameter(torch.zeros(features, 10)), nn.Parameter(torch.zeros(10))
-
-    def realisations(self, xs, generators):
-        noise = draw_normal((xs.shape[0], *self.mean.shape), generators, xs.device, xs.dtype)
-        return xs.flatten(2) @ (self.mean + 0.1 * noise) + self.bias
-
-
-def toy_loss(model, config, x, y, n_data, generator):
-    logits = model.realisations(x.expand(config.train_samples, *x.shape), sample_generators(config.train_samples, generator))
-    return F.cross_entropy(logits.flatten(0, 1), y.repeat(config.train_samples))
 
 
 TOY = ModelSpec('toy', lambda profile, seed=0, noise_var=0.0: TrainConfig(model='toy', epochs=1, n_train=500, seed=seed,
                                                                            noise_var=noise_var, lr=0.01),
                 lambda config: 'Toy (noisy linear)',
-                recipe=Recipe(lambda config, shape: NoisyLinear(math.prod(shape)), toy_loss,
-                              lambda params, config: torch.optim.Adam(params, lr=config.lr),
+                recipe=Recipe(lambda config, shape: GaussianLinear(torch.zeros(math.prod(shape), 10), torch.zeros(10), 0.1),
+                              sampled_loss(mixture_loss), adam,
                               ignores=('depth', 'widen_factor', 'dropout', 'hidden', 'init_var')))
 
-SECTIONS = {'4.1': (smoothing_experiment, snn_robust.smoothing, True), '4.2': (variance_experiment, snn_robust.variance, False),
-            '4.3': (attack_samples_experiment, snn_robust.attack_samples, False),
-            '4.4': (attack_length_experiment, snn_robust.attack_length, False),
-            '4.5': (inference_samples_experiment, snn_robust.inference_samples, False)}
+SECTIONS = {'4.1': (smoothing.smoothing_experiment, smoothing, True),  # per-model function, module, noise-trained
+            '4.2': (variance.variance_experiment, variance, False),
+            '4.3': (attack_samples.attack_samples_experiment, attack_samples, False),
+            '4.4': (attack_length.attack_length_experiment, attack_length, False),
+            '4.5': (inference_samples.inference_samples_experiment, inference_samples, False)}
 
 
 @pytest.fixture
