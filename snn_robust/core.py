@@ -11,9 +11,9 @@ import torch.nn as nn
 
 # %% auto #0
 __all__ = ['PARALLEL_DRAW_MIN', 'PROTOCOL', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'PRECISIONS', 'REDUCTIONS', 'get_device',
-           'check_count', 'check_real', 'sample_generators', 'draw_normal', 'draw_bernoulli', 'StochasticClassifier',
-           'check_model', 'GaussianLinear', 'chunk_plan', 'memory_budget', 'model_chunk_plan', 'check_inputs',
-           'check_labels', 'check_generator', 'resolve_generator', 'check_precision', 'check_mc_args', 'autocast',
+           'check_count', 'check_real', 'check_generator', 'sample_generators', 'draw_normal', 'draw_bernoulli',
+           'StochasticClassifier', 'check_model', 'GaussianLinear', 'chunk_plan', 'memory_budget', 'model_chunk_plan',
+           'check_inputs', 'check_labels', 'resolve_generator', 'check_precision', 'check_mc_args', 'autocast',
            'check_logits', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits', 'mc_probs_nested',
            'check_reduce', 'mc_grad', 'mc_jacobian']
 
@@ -54,6 +54,11 @@ def check_real(value, name: str, minimum: float | None = None, strict: bool = Fa
     raise ValueError(f"{name} must be {'None or ' if none_ok else ''}a finite number{bound}{note}, got {value!r}")
 
 # %% ../nbs/00_core.ipynb #b57a4ae4
+def check_generator(generator) -> None:
+    "Raise a `TypeError` unless `generator` is a `torch.Generator` or None."
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+
 def sample_generators(n_samples: int, generator: torch.Generator | None = None,
                       device: str | torch.device = 'cpu') -> list[torch.Generator]:
     "One independent generator per realisation, seeded by draws from `generator` (the global RNG when None)."
@@ -192,11 +197,6 @@ def check_labels(y, batch: int, classes: int | None = None) -> None:
     if y.numel() and (y.min() < 0 or (classes is not None and y.max() >= classes)):
         raise ValueError(f"y must hold class labels in [0, {classes if classes is not None else 'K'}), "
                          f"got values in [{y.min().item()}, {y.max().item()}]")
-
-def check_generator(generator) -> None:
-    "Raise a `TypeError` unless `generator` is a `torch.Generator` or None."
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
 def resolve_generator(generator):
     "`generator` itself, or for None a CPU generator seeded from the global RNG (`torch.manual_seed` repeats runs)."
