@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_bench.ipynb #86706be4
 from __future__ import annotations
-import json, math, os, platform, resource, subprocess, sys, time
+import json, math, os, platform, re, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
 import torch.nn as nn
@@ -21,7 +21,7 @@ from .train import TrainConfig, get_model
 __all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'gaussian_rates',
            'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory',
            'work_avoided', 'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability',
-           'profile_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
+           'reproduce_time', 'run_bench', 'bf16_verdict', 'results_markdown']
 
 # %% ../nbs/12_bench.ipynb #486c0add
 def _cpuinfo() -> dict[str, str]:
@@ -249,16 +249,43 @@ def repeatability(device, batch: int = 256, n_samples: int = 64) -> list[dict]:
     return rows
 
 # %% ../nbs/12_bench.ipynb #4970a545
-def profile_seconds(runs: str | Path = 'runs') -> dict[str, dict[str, float]]:
-    "{profile/seed: {notebook: seconds}} from the run.json files of finished `reproduce` runs under `runs`."
-    out = {}
-    for f in sorted(Path(runs).glob('*/seed*/*/run.json')):
-        run = json.loads(f.read_text())
-        out.setdefault(f'{f.parts[-4]}/{f.parts[-3]}', {})[f.parent.name] = run.get('times', run)['seconds']
-    return out
+def _commit(tree: Path) -> str:
+    done = subprocess.run(['git', '-C', str(tree), 'log', '-1', '--format=%h'], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else str(tree)
+
+def _task_times(report: str) -> dict[str, float]:
+    "{task: seconds} from the time table of a REPORT.md (also the older per-notebook table)."
+    part = re.search(r'## (?:Time per task|Wall time per notebook).*?(?=\n## |\Z)', report, flags=re.S)
+    rows = re.findall(r'^\| \d+ \| ([^|]+?) \| ([\d.]+) \|', part.group(0) if part else '', flags=re.M)
+    return {task: float(seconds) for task, seconds in rows}
+
+def _source_tree(source) -> Path:
+    "The source tree `source` (None: this package's), or a `ValueError` naming the baseline."
+    import snn_robust
+    tree = Path(source).resolve() if source is not None else Path(snn_robust.__file__).resolve().parent.parent
+    if not (tree / 'snn_robust' / '__init__.py').exists():
+        raise ValueError(f"baseline must be a source tree of snn_robust (with snn_robust/__init__.py), got {source!r}")
+    return tree
+
+def reproduce_time(profile: str, device, source: str | Path | None = None) -> dict:
+    """Wall, user and system seconds of `snn-robust reproduce --profile <profile>` from an empty model cache, with
+    this package or the one in the source tree `source`; its seconds per task."""
+    tree = _source_tree(source)
+    with tempfile.TemporaryDirectory() as d:
+        env = {**os.environ, 'SNN_ROBUST_CACHE': f'{d}/cache', 'PYTHONPATH': str(tree)}
+        cmd = [str(Path(sys.executable).parent / 'snn-robust'), 'reproduce', '--profile', profile, '--device',
+               str(device), '--figures', f'{d}/figures', '--runs', f'{d}/runs']
+        before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall, after = time.time() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0: raise RuntimeError(f"reproduce of {tree} failed: {done.stderr[-2000:]}")
+        tasks = _task_times(Path(d, 'figures', profile, 'REPORT.md').read_text())
+    return dict(code=_commit(tree), profile=profile, seconds=round(wall, 1),
+                user=round(after.ru_utime - before.ru_utime, 1), system=round(after.ru_stime - before.ru_stime, 1),
+                tasks=tasks)
 
 # %% ../nbs/12_bench.ipynb #27eb915f
-BENCH_PARTS = ('grid', 'pgd', 'memory', 'work', 'wrn', 'determinism', 'profiles')
+BENCH_PARTS = ('grid', 'pgd', 'memory', 'work', 'wrn', 'determinism', 'reproduce')
 QUICK = dict(batches=(1, 100), samples=(1, 100), pgd=(100, 10), memory=(1000, 100), wrn=(10, 10), repeat=1)
 FULL = dict(batches=(1, 10, 100, 1000), samples=(1, 10, 100, 1000), pgd=(500, 20), memory=(1000, 1000), wrn=(100, 100),
             repeat=3)
@@ -270,14 +297,15 @@ def _bench_model(device, quick: bool):
               else TrainConfig(model='bnn', epochs=PROFILES['quick']['epochs']))
     return get_model(config, device, progress=False)
 
-def run_bench(quick: bool = False, device='auto', out: str | Path = 'bench', runs: str | Path = 'runs',
-              parts=None) -> Path:
-    """Run the benchmarks (all `parts`, or some of 'grid', 'pgd', 'memory', 'work', 'wrn', 'profiles') and write
-    `out`/RESULTS.md."""
+def run_bench(quick: bool = False, device='auto', out: str | Path = 'bench', parts=None,
+              baseline: str | Path | None = None) -> Path:
+    """Run the benchmarks (all `parts`, or some of `BENCH_PARTS`) and write `out`/RESULTS.md; 'reproduce' also times
+    the source tree `baseline` (another version) where given."""
     from snn_robust.data import load_split
     parts = tuple(BENCH_PARTS if parts is None else parts)
     if bad := [p for p in parts if p not in BENCH_PARTS]:
         raise ValueError(f"parts must be among {BENCH_PARTS}, got {bad}")
+    if baseline is not None: _source_tree(baseline)
     device, cfg, out = get_device(device), QUICK if quick else FULL, Path(out)
     res = dict(machine=machine_description(device), quick=quick, device=str(device))
     print(f"snn-robust bench ({'quick' if quick else 'full'}) on {res['machine']['cpu']}"
@@ -311,7 +339,12 @@ def run_bench(quick: bool = False, device='auto', out: str | Path = 'bench', run
             res['wrn'] += [dict(model='WRN-28-10', precision='bf16, channels_last', rate=infer, train_rate=train)]
             res['paper_resnet_estimate'] = paper_resnet_estimate(infer, train)
     if 'determinism' in parts: res['determinism'] = repeatability(device)
-    if 'profiles' in parts: res['profiles'] = profile_seconds(runs)
+    if 'reproduce' in parts:
+        profile = 'smoke' if quick else 'quick'
+        print(f'reproduce --profile {profile} from an empty model cache' + (' (and the baseline)' if baseline else ''),
+              flush=True)
+        res['reproduce'] = [reproduce_time(profile, device)]
+        if baseline is not None: res['reproduce'].append(reproduce_time(profile, device, baseline))
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=1).encode()))
     text = results_markdown(res)
@@ -386,9 +419,15 @@ def results_markdown(res: dict) -> str:
                 for r in res['determinism']]
         lines += [f"## Repeatability on {res['device']} (two runs, same seeds)", '',
                   markdown_table(['computation', 'bit-identical', 'max abs difference', 'largest value'], rows), '']
-    if res.get('profiles'):
-        runs = [[k, ', '.join(f'{n} {s:.0f}' for n, s in v.items()), f'{sum(v.values()):.0f}']
-                for k, v in res['profiles'].items()]
-        lines += ['## Profile wall times (latest reproduce runs; training included where the cache was empty)', '',
-                  markdown_table(['run', 'notebooks', 'seconds'], runs), '']
+    if res.get('reproduce'):
+        runs = res['reproduce']
+        rows = [[r['code'], f"{r['seconds']:.0f}", f"{r['user']:.0f}", f"{r['system']:.0f}",
+                 ', '.join(f'{t} {s:.0f}' for t, s in r['tasks'].items())] for r in runs]
+        lines += [f"## `snn-robust reproduce --profile {runs[0]['profile']}` from an empty model cache", '',
+                  'Training included; CPU seconds of all its processes (command, workers, notebook kernels).', '',
+                  markdown_table(['code', 'wall s', 'user CPU s', 'system CPU s', 'seconds per task'], rows), '']
+        if len(runs) == 2:
+            lines += [f"This code against {runs[1]['code']}, measured side by side: wall time "
+                      f"{runs[0]['seconds'] / runs[1]['seconds']:.2f}x, CPU time "
+                      f"{(runs[0]['user'] + runs[0]['system']) / (runs[1]['user'] + runs[1]['system']):.2f}x.", '']
     return '\n'.join(lines)

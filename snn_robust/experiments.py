@@ -12,14 +12,15 @@ import torch
 from .core import get_device
 from .data import Split, load_split
 from .outputs import mean_std, save_json
-from .paper import NOISE_VAR, SMOOTHING_DRAWS, SMOOTHING_N_INFER, TABLE1, TABLE2, paper_setting
+from .paper import NOISE_VAR, SECTIONS, SMOOTHING_DRAWS, SMOOTHING_N_INFER, TABLE1, TABLE2, paper_setting
 from .train import RECIPES, Recipe, TrainConfig, check_seed, get_model
 
 # %% auto #0
 __all__ = ['PROFILES', 'MODEL_SPECS', 'COMMON_FIELDS', 'SCHEMAS', 'check_profile', 'NotRun', 'cifar10_available', 'ModelSpec',
            'mlp_config', 'resnet_config', 'resnet_label', 'register', 'variance_pairs', 'check_model_name',
-           'experiment_config', 'experiment_settings', 'resolve_models', 'Experiment', 'load_experiment',
-           'check_parameters', 'run_section', 'check_section', 'save_results', 'load_results', 'table1', 'table2']
+           'experiment_config', 'experiment_settings', 'resolve_models', 'Experiment', 'model_config',
+           'notebook_models', 'load_experiment', 'check_parameters', 'run_section', 'check_section', 'save_results',
+           'load_results', 'table1', 'table2']
 
 # %% ../nbs/03b_experiments.ipynb #3213ada1
 PROFILES = {
@@ -162,12 +163,26 @@ class Experiment:
     y: torch.Tensor
     settings: dict
 
+def model_config(name: str, profile: str, seed: int = 0, noise: bool = False) -> TrainConfig:
+    "The configuration of model `name` at `profile`; `noise`: trained with section 4.1's noise of its data set."
+    spec = check_model_name(name)
+    config = spec.config(profile, seed)
+    return spec.config(profile, seed, NOISE_VAR[config.dataset]) if noise else config
+
+def notebook_models(notebook: str, profile: str, seed: int = 0) -> dict[str, TrainConfig]:
+    "The trained models section `notebook` loads at `profile`, by name (those that cannot run here left out)."
+    if notebook not in SECTIONS: raise ValueError(f"notebook must be one of {tuple(SECTIONS)}, got {notebook!r}")
+    models = {}
+    for name in MODEL_SPECS if SECTIONS[notebook].models != 'none' else ():
+        try: models[name] = model_config(name, profile, seed, SECTIONS[notebook].models == 'noise-trained')
+        except NotRun: pass  # the notebook records why
+    return models
+
 def load_experiment(name: str, profile: str, seed: int = 0, device='auto', noise: bool = False,
                     progress: bool = True) -> Experiment:
     "Train (or load) model `name` at `profile`, with the profile's first test images; raises `NotRun` with the reason."
     spec, device = check_model_name(name), get_device(device)
-    config = spec.config(profile, seed)
-    if noise: config = spec.config(profile, seed, NOISE_VAR[config.dataset])
+    config = model_config(name, profile, seed, noise)
     model = get_model(config, device, progress=progress)
     settings = experiment_settings(profile, name)
     test = load_split(config.dataset, 'test', settings['n_test'])
@@ -180,10 +195,13 @@ def check_parameters(profile: str, seed: int, model: str, device) -> None:
     check_profile(profile); check_seed(seed); resolve_models(model); get_device(device)
 
 def run_section(section: str, per_model: Callable, profile: str = 'smoke', seed: int = 0, model: str = 'all',
-                device='cpu', noise: bool = False, progress: bool = True) -> dict:
-    "Run `per_model(exp, generator)` for each model `model` names at `profile`; its fields collected per model."
+                device='cpu', noise: bool | None = None, progress: bool = True) -> dict:
+    """Run `per_model(exp, generator)` for each model `model` names at `profile`; its fields collected per model.
+
+    `noise`: load the models trained with Gaussian noise; None: as the paper's section does (`paper.SECTIONS`)."""
     fields = check_section(section)
     check_parameters(profile, seed, model, device)
+    if noise is None: noise = any(s.number == section and s.models == 'noise-trained' for s in SECTIONS.values())
     results = dict(section=section, profile=profile, seed=seed, **{f: {} for f in fields}, labels={}, paper_setting={},
                    not_run={}, claims={})
     for name in resolve_models(model):

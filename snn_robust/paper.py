@@ -18,10 +18,12 @@ class Section:
     number: str      # the paper's section ('3', '4.1', ...)
     title: str
     shows: str       # the paper's figures and tables it regenerates
+    models: str = 'trained'  # the models it uses: 'none', 'trained', or 'noise-trained' (with Gaussian training noise)
 
 SECTIONS = {
-    '05_theory': Section('3', 'Theory: when attacks fail', 'Fig. 1, 2; Thm 3.2, 3.4, Prop. 3.5'),
-    '06_smoothing': Section('4.1', 'Accuracy of the robustness conditions (smoothing)', 'Fig. 3, 8'),
+    '05_theory': Section('3', 'Theory: when attacks fail', 'Fig. 1, 2; Thm 3.2, 3.4, Prop. 3.5', models='none'),
+    '06_smoothing': Section('4.1', 'Accuracy of the robustness conditions (smoothing)', 'Fig. 3, 8',
+                            models='noise-trained'),
     '07_variance': Section('4.2', 'Prediction variance as robustness indicator', 'Fig. 4'),
     '08_attack_samples': Section('4.3', 'Stronger attacks by increased sample size', 'Fig. 5, 6, 9-14'),
     '09_attack_length': Section('4.4', 'Extreme predictions and the attack length', 'Table 1, Fig. 15'),

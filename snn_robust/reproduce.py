@@ -4,21 +4,26 @@
 
 # %% ../nbs/11_reproduce.ipynb #40c8982e
 from __future__ import annotations
-import argparse, datetime, hashlib, json, os, resource, shutil, sys, tempfile, time
+import argparse, datetime, hashlib, json, multiprocessing, os, resource, shutil, sys, tempfile, time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
+import torch
 from . import __version__
 from .bench import BENCH_PARTS, run_bench
 from .cli import allocator
-from .core import get_device
+from .core import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
-from .experiments import MODEL_SPECS, PROFILES, check_profile, load_results, table1, table2
+from .experiments import (MODEL_SPECS, PROFILES, check_profile, load_results, notebook_models, table1,
+                                    table2)
 from .outputs import atomic_write, check_writable_dir, markdown_table, mean_std, save_table
 from .paper import CLAIMS, NOTEBOOKS, paper_setting
-from .train import check_seed, clean_accuracy, get_model
+from .train import TrainConfig, check_seed, clean_accuracy, get_model
 
 # %% auto #0
-__all__ = ['summarise_claims', 'notebooks_dir', 'run_notebook', 'check_reproduce_args', 'render_report', 'write_outputs',
-           'reproduce', 'make_parser', 'run_train', 'main']
+__all__ = ['summarise_claims', 'notebooks_dir', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
+           'default_jobs', 'task_threads', 'TaskFailed', 'run_tasks', 'check_reproduce_args', 'render_report',
+           'write_outputs', 'reproduce', 'make_parser', 'run_train', 'main']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 def summarise_claims(per_seed: list[dict], not_run: dict) -> list[dict]:
@@ -53,27 +58,127 @@ def notebooks_dir() -> Path:
 
 def _sha256(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()
 
-def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False) -> tuple[dict, str, dict]:
-    "Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times)."
+def _stamp(name: str, params: dict, run_dir: Path, nbs: Path) -> tuple[dict, dict]:
+    "The parameters notebook `name` declares (with `out_dir`), and the stamp a finished run of it is reused by."
     import papermill as pm
     src = nbs / f'{name}.ipynb'
     declared = pm.inspect_notebook(str(src))
     params = {k: v for k, v in {**params, 'out_dir': str(run_dir.resolve())}.items() if k in declared}
-    stamp = dict(params=params, notebook_sha256=_sha256(src))
+    return params, dict(params=params, notebook_sha256=_sha256(src))
+
+def reusable(name: str, params: dict, run_dir: Path, nbs: Path) -> dict | None:
+    "The times of the finished run of notebook `name` in `run_dir` if it can be reused (same stamp), else None."
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
-    if not force and done.exists() and results_path.exists():
-        previous = json.loads(done.read_text())
-        if previous.get('stamp') == stamp: return load_results(results_path), 'reused', previous['times']
+    if not (done.exists() and results_path.exists()): return None
+    previous = json.loads(done.read_text())
+    return previous['times'] if previous.get('stamp') == _stamp(name, params, run_dir, nbs)[1] else None
+
+def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False) -> tuple[dict, str, dict]:
+    "Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times)."
+    import papermill as pm
+    done, results_path = run_dir / 'run.json', run_dir / 'results.json'
+    if not force and (times := reusable(name, params, run_dir, nbs)) is not None:
+        return load_results(results_path), 'reused', times
+    params, stamp = _stamp(name, params, run_dir, nbs)
     run_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
-    pm.execute_notebook(str(src), str(run_dir / f'{name}.ipynb'), parameters=params, kernel_name='python3',
-                        progress_bar=False, cwd=str(nbs))
+    pm.execute_notebook(str(nbs / f'{name}.ipynb'), str(run_dir / f'{name}.ipynb'), parameters=params,
+                        kernel_name='python3', progress_bar=False, cwd=str(nbs))
     end = resource.getrusage(resource.RUSAGE_CHILDREN)
     times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
                  system=round(end.ru_stime - cpu.ru_stime, 1))
     atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, times=times)).encode()))
     return load_results(results_path), 'ran', times
+
+# %% ../nbs/11_reproduce.ipynb #7a5c0002
+@dataclass(frozen=True)
+class Task:
+    "One step of a reproduction: train a model, or run a section notebook for a seed once its models are trained."
+    key: str                  # unique: 'train <checkpoint name>' or 'seed <k> <notebook>'
+    label: str                # how progress lines name it
+    kind: str                 # 'train' or 'notebook'
+    args: tuple               # train: (TrainConfig,); notebook: (name, params, run_dir)
+    needs: tuple = ()         # keys of the tasks that must finish first
+
+def task_graph(profile: str, seeds: list, notebooks: list, device: str, runs: Path,
+               force: bool = False) -> list[Task]:
+    "A reproduction's tasks in their starting order: the models to train (most waited for first), then the notebooks."
+    nbs, trains, waiting, tasks = notebooks_dir(), {}, {}, []
+    for seed in seeds:
+        for name in notebooks:
+            params, needs = dict(profile=profile, seed=seed, device=device), []
+            run_dir = runs / profile / f'seed{seed}' / name
+            if force or reusable(name, params, run_dir, nbs) is None:
+                for model, config in notebook_models(name, profile, seed).items():
+                    key = f'train {config.name()}'
+                    noisy = f' (noise {config.noise_var:g})' if config.noise_var else ''
+                    trains.setdefault(key, Task(key, f'seed {seed} train {model}{noisy}', 'train', (config,)))
+                    waiting[key] = waiting.get(key, 0) + 1; needs.append(key)
+            key = f'seed {seed} {name}'
+            tasks.append(Task(key, key, 'notebook', (name, params, run_dir), tuple(needs)))
+    return sorted(trains.values(), key=lambda t: -waiting[t.key]) + tasks
+
+def train_task(config: TrainConfig, device: str, progress: bool = False) -> tuple[None, str, dict]:
+    "Train (or load) the model of `config`: (None, 'trained'/'cached', wall and CPU seconds of this process)."
+    start, cpu = time.time(), resource.getrusage(resource.RUSAGE_SELF)
+    model = get_model(config, device, progress=progress)
+    end = resource.getrusage(resource.RUSAGE_SELF)
+    times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
+                 system=round(end.ru_stime - cpu.ru_stime, 1))
+    return None, 'trained' if model.epochs_trained else 'cached', times
+
+def run_task(task: Task, device: str, force: bool = False, progress: bool = False) -> tuple:
+    "Run `task` in this process: (the notebook's results or None, its status, its times)."
+    if task.kind == 'train': return train_task(*task.args, device, progress)
+    return run_notebook(*task.args, notebooks_dir(), force)
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+
+def default_jobs(device: str) -> int:
+    "Tasks run at once by default: one on a GPU; on a CPU two where there are two or more cores (half of them each)."
+    return 1 if device != 'cpu' else min(2, _cores())
+
+def task_threads(jobs: int) -> int | None:
+    "Torch threads per task when `jobs` tasks run at once: their share of the cores; None (torch's default) for one."
+    return None if jobs == 1 else max(1, _cores() // jobs)
+
+def _start_worker(threads: int):
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(threads)  # also for the notebooks' kernels
+    torch.set_num_threads(threads)
+
+def _clock(start: float) -> str:
+    s = int(time.time() - start); return f'[{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}]'
+
+class TaskFailed(Exception):
+    "A task of the graph failed: the message names it, the error is the cause."
+
+def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False, out=sys.stdout) -> dict:
+    "Run the graph `tasks` with `jobs` tasks at once (worker processes where > 1); {key: (results, status, times)}."
+    done, start = {}, time.time()
+    def finish(task, result):
+        try: outcome = result()
+        except Exception as e: raise TaskFailed(f'{task.label} failed ({type(e).__name__}: {e})') from e
+        done[task.key] = outcome
+        print(f"{_clock(start)} done   {task.label}: {outcome[1]} ({outcome[2]['seconds']:.0f} s)", file=out,
+              flush=True)
+    if jobs == 1:
+        for task in tasks:
+            print(f'{_clock(start)} start  {task.label}', file=out, flush=True)
+            finish(task, lambda: run_task(task, device, force, progress=True))
+        return done
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn'), initializer=_start_worker,
+                               initargs=(task_threads(jobs),))
+    with pool:  # on a failure: the running tasks finish (their results are kept), the others never start
+        pending, running = list(tasks), {}
+        while pending or running:
+            for task in [t for t in pending if all(n in done for n in t.needs)][:jobs - len(running)]:
+                pending.remove(task); running[pool.submit(run_task, task, device, force)] = task
+                print(f'{_clock(start)} start  {task.label}', file=out, flush=True)
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished: finish(running.pop(future), future.result)
+    return done
 
 # %% ../nbs/11_reproduce.ipynb #19f8a53f
 def check_reproduce_args(profile, seeds, notebooks, device, figures, runs):
@@ -130,8 +235,8 @@ def _created_dirs(folder: Path) -> list[Path]:
     "The folders `folder.mkdir(parents=True)` would create, deepest first."
     return [p for p in [folder, *folder.parents] if not p.exists()]
 
-def render_report(profile, seeds, claims, tables, not_run, timings, device, figures) -> str:
-    "REPORT.md: the claims with their verdicts, Tables 1 and 2, what did not run, wall times and the figures' names."
+def render_report(profile, seeds, claims, tables, not_run, timings, device, figures, executor=None) -> str:
+    "REPORT.md: the claims with their verdicts, Tables 1 and 2, what did not run, the times and the figures' names."
     lines = [f'# Reproduction report: profile `{profile}`', '',
              f'Seeds {", ".join(map(str, seeds))}; device {device}; '
              f'written {datetime.datetime.now().isoformat(timespec="seconds")}.',
@@ -154,12 +259,15 @@ def render_report(profile, seeds, claims, tables, not_run, timings, device, figu
         lines += ['## Not run', ''] + [f'- {model} ({", ".join(nbs)}): {reason}'
                                        for (model, reason), nbs in by_model.items()]
         lines += ['']
-    lines += ['## Wall time per notebook (s, as run; reused notebooks keep the time of the run that made them)', '',
-              markdown_table(['seed', 'notebook', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
+    lines += ['## Time per task (s, as run; reused notebooks keep the time of the run that made them)', '']
+    if executor: lines += [f"This run: {executor['seconds']} s wall, {executor['jobs']} task(s) at a time, "
+                           f"torch threads per task: {executor['threads']}.", '']
+    lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
               '## Figures', '']
     return '\n'.join(lines + [f'- `{name}`' for name in figures]) + '\n'
 
-def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs: Path, device) -> Path:
+def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs: Path, device,
+                  executor: dict | None = None) -> Path:
     "Write figures/<profile>/ (the first seed's figures, Tables 1 and 2, REPORT.md) through a temporary folder."
     created = _created_dirs(figures)
     figures.mkdir(parents=True, exist_ok=True)
@@ -181,7 +289,7 @@ def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs
         save_table(['claim', 'verdict', 'statement', 'detail'],
                    [[c['claim'], c['verdict'], c['statement'], c['detail']] for c in claims], tmp / 'claims')
         report = render_report(profile, seeds, claims, tables, not_run, timings, device,
-                               [p.name for p in sorted(tmp.glob('*.png'))])
+                               [p.name for p in sorted(tmp.glob('*.png'))], executor)
         atomic_write(tmp / 'REPORT.md', lambda f: f.write(report.encode()))
         _replace_dir(tmp, figures / profile)
     except BaseException:
@@ -194,23 +302,30 @@ def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs
 
 # %% ../nbs/11_reproduce.ipynb #ae27be35
 def reproduce(profile='quick', seeds=(0,), notebooks=NOTEBOOKS, device='auto', figures='figures', runs='runs',
-              force=False, out=sys.stdout) -> Path:
-    "Run the section `notebooks` for each seed at `profile`, then write figures/<profile>/ with the report; its path."
+              force=False, jobs=None, out=sys.stdout) -> Path:
+    """Run the section `notebooks` for each seed at `profile`, then write figures/<profile>/ with the report; its path.
+
+    The models are trained first, each once; `jobs` tasks run at once (None: `default_jobs(device)`)."""
+    if jobs is not None: check_count(jobs, 'jobs')
     check_reproduce_args(profile, seeds, notebooks, device, figures, runs)
-    seeds, notebooks = list(seeds), list(notebooks)
-    device, figures, runs, nbs = str(get_device(device)), Path(figures), Path(runs), notebooks_dir()
+    device = str(get_device(device))
+    jobs = default_jobs(device) if jobs is None else jobs
+    seeds, notebooks, figures, runs = list(seeds), list(notebooks), Path(figures), Path(runs)
+    tasks = task_graph(profile, seeds, notebooks, device, runs, force)
+    threads = task_threads(jobs) or f'torch default, {torch.get_num_threads()}'
+    print(f'{len(tasks)} tasks, {jobs} at a time (torch threads per task: {threads})', file=out, flush=True)
+    start = time.time()
+    done = run_tasks(tasks, device, jobs, force, out)
+    executor = dict(jobs=jobs, threads=threads, seconds=round(time.time() - start))
     results, not_run, timings = {}, {}, []
-    for seed in seeds:
-        for i, name in enumerate(notebooks):
-            print(f'[seed {seed}] {i + 1}/{len(notebooks)} {name} ...', end=' ', file=out, flush=True)
-            run_dir = runs / profile / f'seed{seed}' / name
-            params = dict(profile=profile, seed=seed, device=device)
-            res, status, t = run_notebook(name, params, run_dir, nbs, force)
-            timings.append([seed, name, t['seconds'], t['user'], t['system'], status])
-            print(f"{status} ({t['seconds']:.0f} s)", file=out, flush=True)
-            results.setdefault(name, []).append(res)
-            for model, reason in res.get('not_run', {}).items(): not_run[f'{name}/{model}'] = reason
-    report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device)
+    for task in tasks:
+        res, status, t = done[task.key]
+        _, seed, what = task.label.split(' ', 2)
+        timings.append([int(seed), what, t['seconds'], t['user'], t['system'], status])
+        if task.kind == 'train': continue
+        results.setdefault(task.args[0], []).append(res)
+        for model, reason in res.get('not_run', {}).items(): not_run[f'{task.args[0]}/{model}'] = reason
+    report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device, executor)
     print(f'report: {report}', file=out)
     return report
 
@@ -223,6 +338,10 @@ def _seed(text):
     try: return check_seed(int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"seed must be a non-negative integer below 2**32, got {text!r}")
+
+def _jobs(text):
+    try: return check_count(int(text), 'jobs')
+    except ValueError: raise argparse.ArgumentTypeError(f"jobs must be a positive integer, got {text!r}")
 
 def _device(text):
     try: return str(get_device(text))
@@ -244,6 +363,9 @@ def make_parser() -> argparse.ArgumentParser:
                     help='output folder for figures, tables and the report (default: figures)')
     rp.add_argument('--runs', default='runs', help='folder for executed notebooks and their numbers (default: runs)')
     rp.add_argument('--force', action='store_true', help='rerun notebooks whose results exist')
+    rp.add_argument('--jobs', type=_jobs, default=None,
+                    help='tasks (training, notebooks) run at once, each in a worker process with its share of the '
+                         'cores (default: 2 on a CPU with two or more cores, 1 on a GPU)')
     tr = sub.add_parser('train', help='train (or load from the cache) the FashionMNIST BNN and IM and print Table 2')
     tr.add_argument('--profile', choices=tuple(PROFILES), default='quick', help='scale of the run (default: quick)')
     tr.add_argument('--models', nargs='+', choices=('bnn', 'im'), default=['bnn', 'im'], help='models to train')
@@ -257,6 +379,9 @@ def make_parser() -> argparse.ArgumentParser:
                     help='output folder for RESULTS.md, results.json and the plot (default: bench)')
     be.add_argument('--parts', nargs='+', choices=BENCH_PARTS, default=list(BENCH_PARTS),
                     help='what to measure (default: all)')
+    be.add_argument('--baseline', default=None,
+                    help="source tree of another version (e.g. from `git worktree add`) whose reproduce from an empty "
+                         "cache is timed beside this one's")
     return parser
 
 def run_train(profile='quick', models=('bnn', 'im'), seed=0, device='auto', out=sys.stdout) -> dict:
@@ -279,13 +404,16 @@ def main(argv=None) -> int:
     args = make_parser().parse_args(argv)
     try:
         if args.command == 'train': run_train(args.profile, args.models, args.seed, args.device)
-        elif args.command == 'bench': run_bench(args.quick, args.device, args.out, parts=args.parts)
-        else: reproduce(args.profile, args.seeds, args.notebooks, args.device, args.figures, args.runs, args.force)
+        elif args.command == 'bench': run_bench(args.quick, args.device, args.out, args.parts, args.baseline)
+        else: reproduce(args.profile, args.seeds, args.notebooks, args.device, args.figures, args.runs, args.force,
+                       args.jobs)
     except (ValueError, FileNotFoundError) as e:
         print(f"snn-robust: error: {e}", file=sys.stderr); return 2
-    except Exception as e:
-        if type(e).__name__ != 'PapermillExecutionError': raise
-        print(f"snn-robust: error: a notebook failed ({e.ename}: {e.evalue}); its executed copy is kept under the "
-              "runs folder; figures/ is unchanged", file=sys.stderr)
+    except TaskFailed as e:
+        cause = e.__cause__
+        if type(cause).__name__ == 'PapermillExecutionError':
+            print(f"snn-robust: error: a notebook failed ({cause.ename}: {cause.evalue}); its executed copy is kept "
+                  "under the runs folder; figures/ is unchanged", file=sys.stderr)
+        else: print(f"snn-robust: error: {e}; figures/ is unchanged", file=sys.stderr)
         return 1
     return 0

@@ -182,7 +182,7 @@ def train(config: TrainConfig, device='auto', cache: str | Path | None = None, p
     seeded by (config.seed, e) when it starts, so a checkpoint's epoch count, weights and optimizer state are the
     whole state of a run. A run killed mid-epoch restarts that epoch and ends with the weights of an uninterrupted
     run. The global RNG is restored afterwards, so code after `train` sees the same random numbers whether the model
-    was trained now or loaded."""
+    was trained now or loaded. The model's `epochs_trained` is the number of epochs this call trained (0: loaded)."""
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     device = get_device(device)
@@ -219,6 +219,7 @@ def _train(config, device, path, progress, train_split):
             state = {'config': json.dumps(config.relevant(), sort_keys=True), 'config_hash': config.hash(),
                      'epoch': epoch + 1, 'model': model.state_dict(), 'optimizer': optimizer.state_dict()}
             save_checkpoint(state, path)
+    model.epochs_trained = config.epochs - start
     return model.eval()
 
 def get_model(config: TrainConfig, device='auto', cache: str | Path | None = None,

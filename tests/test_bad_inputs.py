@@ -126,6 +126,7 @@ LIBRARY = [
     ("notebooks = ['99_x'] (reproduce)", lambda c: c.reproduce(notebooks=['99_x']), 'notebooks', 'must be among'),
     ("notebooks = '07_variance', a string (reproduce)", lambda c: c.reproduce(notebooks='07_variance'), 'notebooks', 'must be a list of names among'),
     ('figures in an unwritable folder (reproduce)', lambda c: c.reproduce(figures=UNWRITABLE), 'figures', 'must be a writable folder, or a path where one can be created'),
+    ('jobs = 0 (reproduce)', lambda c: c.reproduce(jobs=0), 'jobs', 'must be a positive integer'),
     ('runs below a file (reproduce)', lambda c: c.reproduce(runs=c.tmp / 'a_file' / 'runs'), 'runs', 'must be a writable folder, or a path where one can be created'),
     ('cache below a file (train)', _train_into_file_cache, 'cache (SNN_ROBUST_CACHE)', 'must be a writable folder, or a path where one can be created'),
     ('n = 0 test images', lambda c: load_split('fashion_mnist', 'test', n=0), 'n', 'must be a positive integer or None'),

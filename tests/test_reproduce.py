@@ -38,15 +38,22 @@ def test_reproduce_smoke_end_to_end(smoke_reproduce):
         assert (run / f'{name}.ipynb').exists() and json.loads((run / 'results.json').read_text())['claims']
     # a second run reuses every finished notebook
     second = reproduce(tmp_path)
-    assert second.returncode == 0 and second.stdout.count('reused (') == len(NOTEBOOKS), second.stdout
+    assert second.returncode == 0 and second.stdout.count(': reused (') == len(NOTEBOOKS), second.stdout
+    assert 'train' not in second.stdout  # nothing to train for notebooks that are reused
 
-    # a failing notebook: exit 1, its executed copy kept, figures/ untouched. The failure: a folder where the BNN's checkpoint
-    # should be written (bad data or a bad cache would be caught before any notebook runs, with exit code 2)
+    # a failing training task: exit 1 with one line naming it, figures/ untouched. The failure: a folder where the BNN's
+    # checkpoint should be written (bad data or a bad cache would be caught before any task runs, with exit code 2)
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
     blocked = checkpoint_path(experiment_config('bnn', 'smoke', 0), tmp_path / 'cache2'); blocked.mkdir(parents=True)
     failed = reproduce(tmp_path, '--notebooks', '07_variance', '--force', env={'SNN_ROBUST_CACHE': str(tmp_path / 'cache2')})
-    assert failed.returncode == 1 and 'a notebook failed' in failed.stderr and 'Traceback' not in failed.stderr, failed.stderr[-2000:]
-    assert (tmp_path / 'runs' / 'smoke' / 'seed0' / '07_variance' / '07_variance.ipynb').exists()
+    assert failed.returncode == 1 and 'error: seed 0 train bnn failed (IsADirectoryError' in failed.stderr, failed.stderr[-2000:]
+    assert 'Traceback' not in failed.stderr and 'figures/ is unchanged' in failed.stderr
+    # a failing notebook (its kernel cannot load matplotlib's backend): exit 1, its executed copy kept, figures/ untouched
+    executed = tmp_path / 'runs' / 'smoke' / 'seed0' / '07_variance' / '07_variance.ipynb'
+    executed.unlink()
+    failed = reproduce(tmp_path, '--notebooks', '07_variance', '--force', env={'MPLBACKEND': 'no_such_backend'})
+    assert failed.returncode == 1 and 'a notebook failed (ValueError' in failed.stderr and 'Traceback' not in failed.stderr, failed.stderr[-2000:]
+    assert executed.exists() and 'no_such_backend' in executed.read_text()
     assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before
     assert sorted(p.name for p in (tmp_path / 'figures').iterdir()) == ['smoke']  # no temporary folder left behind
 
