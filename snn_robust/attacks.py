@@ -7,14 +7,15 @@ from __future__ import annotations
 import math, numbers
 from dataclasses import dataclass
 import torch
-from .core import (_mc_grad, _mc_mean, check_count, check_labels, check_mc_args, check_real,
+from .core import (_mc_grad, _mc_mean, _sample_probs, check_count, check_labels, check_mc_args, check_real,
                              resolve_generator)
 from .paper import ETA_MAX
 
 # %% auto #0
 __all__ = ['LOSSES', 'NORMS', 'ATTACKS', 'ce_loss', 'margin_loss', 'cw_loss', 'check_eta', 'check_norm', 'check_loss',
            'check_clip', 'check_attack_args', 'AttackInfo', 'attack_gradient', 'fgm', 'fgm_step', 'project',
-           'random_in_ball', 'pgd', 'eta_grid', 'accuracy', 'step_sweep', 'attack_sweep']
+           'random_in_ball', 'pgd', 'eta_grid', 'accuracy', 'step_sweep', 'attack_sweep', 'Accuracy',
+           'accuracy_estimate']
 
 # %% ../nbs/04_attacks.ipynb #e2374d0a
 def _other_max(v, y):
@@ -79,7 +80,7 @@ def check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision='
 @dataclass
 class AttackInfo:
     "What an attack did per input: a zero gradient, the attack length ||x_adv - x||_2 (section 3.4, 'Attack length')."
-    zero_grad: torch.Tensor      # [B] bool: the attack gradient was exactly zero (no perturbation)
+    zero_grad: torch.Tensor      # [B] bool: the attack gradient was exactly zero (PGD: at every step)
     attack_length: torch.Tensor  # [B] ||x_adv - x||_2 after clipping
 
     @property
@@ -143,24 +144,26 @@ def random_in_ball(shape, eta, norm, generator, device=None, dtype=None):
     return direction * radius.view(-1, *[1] * (len(shape) - 1))
 
 def pgd(model, x, y, eta, n_samples, steps=10, step_size=None, norm=2, loss='ce', targeted=False, clip=(0.0, 1.0),
-        random_start=False, generator=None, chunk_size=None, precision='fp32'):
+        random_start=False, generator=None, chunk_size=None, precision='fp32', return_info=False):
     "PGD (Madry et al.) as in appendix C.2: `steps` steps of size eta/5, a fresh attack sample set each, projected."
     n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision, generator, chunk_size)
     steps = check_count(steps, 'steps')
     check_real(step_size, 'step_size', 0, none_ok=True, note='None: eta / 5')
     return _pgd(model, x, y, eta, n_samples, steps, step_size, norm, loss, targeted, clip, random_start,
-                resolve_generator(generator), chunk_size, precision)
+                resolve_generator(generator), chunk_size, precision, return_info)
 
 def _pgd(model, x, y, eta, n_samples, steps, step_size, norm, loss, targeted, clip, random_start, generator, chunk_size,
-         precision='fp32'):
+         precision='fp32', return_info=False):
     "`pgd` on checked arguments and a resolved generator."
     step_size, x = eta / 5 if step_size is None else step_size, x.detach()
     start = random_in_ball(x.shape, eta, norm, generator, x.device, x.dtype) if random_start else torch.zeros_like(x)
-    x_adv = _clip(x + start, clip)
+    x_adv, zero_grad = _clip(x + start, clip), torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     for _ in range(steps):
         grad = _attack_gradient(model, x_adv, y, n_samples, loss, targeted, generator, chunk_size, precision)
+        zero_grad &= grad.flatten(1).eq(0).all(1)
         x_adv = _clip(x + project(x_adv + _step(grad, step_size, norm) - x, eta, norm), clip)
-    return x_adv
+    if not return_info: return x_adv
+    return x_adv, AttackInfo(zero_grad, (x_adv - x).flatten(1).norm(dim=1))
 
 # %% ../nbs/04_attacks.ipynb #7c93bafd
 ATTACKS = {'fgm': 2, 'fgsm': math.inf, 'pgd': 2}
@@ -212,3 +215,39 @@ def attack_sweep(model, x, y, etas, n_attack, n_infer, attack='fgm', loss='ce', 
         grad = _attack_gradient(model, x, y, n_attack, loss, False, generator, chunk_size)
         attacked = (_fgm_step(x, grad, eta, norm, (0.0, 1.0)) for eta in etas)
     return [_accuracy(model, x_adv, y, n_infer, generator, chunk_size) for x_adv in attacked]
+
+# %% ../nbs/04_attacks.ipynb #ac0e5702
+@dataclass(frozen=True)
+class Accuracy:
+    "An accuracy with its standard errors: binomial over the images and Monte Carlo over the inference sample set."
+    value: float
+    se_images: float  # sqrt(p (1 - p) / B): another draw of B images
+    se_mc: float      # another inference set of the same size (bootstrap over its realisations)
+    n_images: int
+    n_infer: int
+
+    @property
+    def se(self) -> float: return math.hypot(self.se_images, self.se_mc)
+
+    def interval(self, z: float = 1.96) -> tuple[float, float]:
+        "The normal interval value ± z * se, clipped to [0, 1]."
+        return max(0.0, self.value - z * self.se), min(1.0, self.value + z * self.se)
+
+    def __float__(self) -> float: return self.value
+
+    def __repr__(self) -> str:
+        return (f'Accuracy({self.value:.4f} ± {self.se:.4f}: images ± {self.se_images:.4f}, MC ± {self.se_mc:.4f}; '
+                f'B={self.n_images}, S_I={self.n_infer})')
+
+def accuracy_estimate(model, x, y, n_infer, generator=None, chunk_size=None, n_boot: int = 200) -> Accuracy:
+    "`accuracy` with its standard errors over the images and over the inference set (`n_boot` bootstrap draws)."
+    n_infer = check_mc_args(model, x, n_infer, generator, chunk_size, name='n_infer')
+    check_labels(y, x.shape[0], getattr(model, 'classes', None))
+    n_boot, generator = check_count(n_boot, 'n_boot'), resolve_generator(generator)
+    probs = _sample_probs(model, x, n_infer, generator, chunk_size)  # [S_I, B, K]
+    p = (probs.mean(0).argmax(1) == y).double().mean().item()
+    seed = torch.randint(0, 2**62, (1,), generator=generator, device=generator.device).item()
+    picks = torch.randint(0, n_infer, (n_boot, n_infer), generator=torch.Generator().manual_seed(seed))
+    counts = torch.zeros(n_boot, n_infer).scatter_add_(1, picks, torch.ones(n_boot, n_infer)).to(probs)
+    boot = (torch.einsum('ns,sbk->nbk', counts, probs).argmax(2) == y).double().mean(1)  # [n_boot] accuracies
+    return Accuracy(p, math.sqrt(p * (1 - p) / len(y)), boot.std().item(), len(y), n_infer)

@@ -5,7 +5,7 @@
 # %% ../nbs/05_theory.ipynb #d14da420
 from __future__ import annotations
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 import torch
 from .core import (_mc_jacobian, _mc_mean, GaussianLinear, StochasticClassifier, check_count, check_labels,
                              check_mc_args, check_real, mc_logits, resolve_generator)
@@ -39,6 +39,25 @@ class RobustnessTerms:
         "cos alpha of the class with minimal r~ (Figure 6); nan where no class is below +inf."
         c = self.cos.gather(1, self.min_class_linear[:, None]).squeeze(1)
         return torch.where(torch.isfinite(self.r_linear.min(1).values), c, torch.nan)
+
+    def summary(self) -> dict[str, float]:
+        "Shares of the inputs: correct before and after delta, each condition holding (on clean-correct inputs)."
+        premise, share = self.clean_correct, lambda m: m.double().mean().item()
+        out = dict(inputs=len(premise), clean_accuracy=share(premise), accuracy=share(self.correct),
+                   linear_condition=share(self.holds_linear & premise),
+                   linear_agrees=share((self.holds_linear == self.correct)[premise]) if premise.any() else math.nan,
+                   mean_delta_norm=self.delta_norm.double().mean().item())
+        if self.holds_smooth is not None: out['smooth_condition'] = share(self.holds_smooth & premise)
+        return out
+
+    def to_dict(self) -> dict:
+        "Every field as nested lists (None where not computed): for JSON."
+        return {f.name: None if (v := getattr(self, f.name)) is None else v.tolist() for f in fields(self)}
+
+    def __repr__(self) -> str:
+        B, K = self.margin.shape
+        return f'RobustnessTerms(B={B}, K={K}: ' + ', '.join(
+            f'{k} {v:.4g}' for k, v in self.summary().items() if k != 'inputs') + ')'
 
 # %% ../nbs/05_theory.ipynb #f3cd3b83
 DISCRIMINANTS = ('probs', 'logits')
