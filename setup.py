@@ -19,6 +19,7 @@ setuptools.setup(
     classifiers=['Programming Language :: Python :: 3', 'Intended Audience :: Science/Research'],
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
+    package_data={cfg['lib_path']: ['py.typed']},  # PEP 561: the package's annotations are for type checkers
     install_requires=shlex.split(cfg.get('requirements', '')),
     extras_require={'dev': shlex.split(cfg.get('dev_requirements', ''))},
     python_requires='>=' + cfg['min_python'],

@@ -4,32 +4,75 @@
 
 # %% ../nbs/09_attack_length.ipynb #82183140
 from __future__ import annotations
+from typing import Sequence
 import numpy as np
+import torch
 from .attacks import attack_gradient, eta_grid, fgm_step, step_sweep
-from .core import check_count, sample_probs
+from .core import StochasticClassifier, check_count, sample_probs
 from .data import load_split
+from .experiments import Experiment
 from .paper import N_ATTACK, TABLE_ETA, claim_key
 
 # %% auto #0
 __all__ = ['count_extreme', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'verdict_c9', 'verdict_c10', 'verdicts']
 
 # %% ../nbs/09_attack_length.ipynb #76b250e1
-def count_extreme(model, x, batch_size=1000, generator=None) -> int:
-    "Section 4.4: inputs whose one-realisation prediction has max_c f_c(x, theta) == 1 exactly (its gradient vanishes)."
+def count_extreme(model: StochasticClassifier, x: torch.Tensor, batch_size: int = 1000,
+                  generator: torch.Generator | None = None) -> int:
+    """Section 4.4: inputs whose one-realisation prediction has max_c f_c(x, theta) == 1 exactly (zero gradient).
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[N, ...]`
+        batch_size: inputs per forward pass, each batch with one fresh realisation
+        generator: draws the realisations; None: seeded from the global RNG
+
+    Returns:
+        The number of such inputs.
+    """
     check_count(batch_size, 'batch_size')
     return sum(int((sample_probs(model, x[i:i + batch_size], 1, generator=generator)[0].amax(1) == 1).sum())
                for i in range(0, len(x), batch_size))
 
-def attack_lengths(model, x, y, eta, attack_samples, generator=None) -> dict:
-    "Table 1: mean attack length ||x_adv - x||_2 of FGM at `eta` (clipped to [0, 1]) and zero gradients, per S_A."
+def attack_lengths(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: float,
+                   attack_samples: Sequence[int], generator: torch.Generator | None = None) -> dict:
+    """Table 1: mean attack length ||x_adv - x||_2 of FGM at `eta` (clipped to [0, 1]) and zero gradients, per S_A.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]` in [0, 1]
+        y: true labels `[B]`
+        eta: the FGM (L2) perturbation size
+        attack_samples: the values of S_A
+        generator: draws the attack sets, in turn; None: seeded from the global RNG
+
+    Returns:
+        `{S_A: {'mean_length': mean ||x_adv - x||_2, 'zero_grad': inputs with a zero attack gradient}}`.
+    """
     out = {}
     for s in attack_samples:
         _, info = fgm_step(x, attack_gradient(model, x, y, s, generator=generator), eta, return_info=True)
         out[s] = dict(mean_length=info.attack_length.mean().item(), zero_grad=info.n_zero_grad)
     return out
 
-def loss_sweep(model, x, y, etas, n_attack, n_infer, losses=('ce', 'cw', 'margin'), generator=None) -> dict:
-    "Accuracy under FGM over eta for each attack loss (appendix C.3, Figure 15)."
+def loss_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
+               n_infer: int, losses: Sequence[str] = ('ce', 'cw', 'margin'),
+               generator: torch.Generator | None = None) -> dict:
+    """Accuracy under FGM over eta for each attack loss (appendix C.3, Figure 15).
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]` in [0, 1]
+        y: true labels `[B]`
+        etas: FGM (L2) perturbation sizes
+        n_attack: attack samples S_A
+        n_infer: inference samples S_I (a fresh set per accuracy)
+        losses: attack losses, keys of `LOSSES`
+        generator: draws every sample set, in turn; None: seeded from the global RNG
+
+    Returns:
+        `{loss: accuracy per eta}`.
+    """
     out = {}
     for loss in losses:
         grad = attack_gradient(model, x, y, n_attack, loss, generator=generator)
@@ -37,8 +80,17 @@ def loss_sweep(model, x, y, etas, n_attack, n_infer, losses=('ce', 'cw', 'margin
     return out
 
 # %% ../nbs/09_attack_length.ipynb #43fff2e8
-def attack_length_experiment(exp, generator) -> dict:
-    "Section 4.4 for one model: extreme predictions, the attack length per S_A (Table 1), FGM per loss (Figure 15)."
+def attack_length_experiment(exp: Experiment, generator: torch.Generator) -> dict:
+    """Section 4.4 for one model: extreme predictions, the attack length per S_A (Table 1), FGM per loss (Figure 15).
+
+    Args:
+        exp: the trained model with its settings and test images (`load_experiment`)
+        generator: draws every sample set of the section, in turn (`run_section` seeds it)
+
+    Returns:
+        `extreme`, `n_extreme_images`, `table_eta`, `lengths` (`attack_lengths`) and, where the spec asks for it,
+        `losses` (`{eta, loss: accuracy per eta}`).
+    """
     s, data = exp.settings, exp.config.dataset
     full = load_split(data, 'test') if exp.spec.whole_test_set else exp.test
     out = dict(extreme=count_extreme(exp.model, full.x.to(exp.x.device), generator=generator),
@@ -53,20 +105,45 @@ def attack_length_experiment(exp, generator) -> dict:
     return out
 
 # %% ../nbs/09_attack_length.ipynb #60ecf453
-def verdict_c9(extreme_bnn, extreme_im, lengths_bnn, lengths_im) -> dict:
-    "C9: more extreme predictions for IM than BNN; IM's attack length below BNN's at S_A = 1, the gap shrinking."
+def verdict_c9(extreme_bnn: int, extreme_im: int, lengths_bnn: dict, lengths_im: dict) -> dict:
+    """C9: more extreme predictions for IM than BNN; IM's attack length below BNN's at S_A = 1, the gap shrinking.
+
+    Args:
+        extreme_bnn: the BNN's extreme predictions (`count_extreme`)
+        extreme_im: the IM's
+        lengths_bnn: the BNN's attack lengths per S_A (`attack_lengths`)
+        lengths_im: the IM's, at the same S_A
+
+    Returns:
+        `holds`, `extreme_bnn`, `extreme_im` and `length_gap_bnn_minus_im` per S_A.
+    """
     sizes = sorted(lengths_bnn)
     gap = {s: lengths_bnn[s]['mean_length'] - lengths_im[s]['mean_length'] for s in sizes}
     holds = extreme_im > extreme_bnn and gap[sizes[0]] > 0 and gap[sizes[-1]] < gap[sizes[0]]
     return dict(holds=bool(holds), extreme_bnn=extreme_bnn, extreme_im=extreme_im, length_gap_bnn_minus_im=gap)
 
-def verdict_c10(losses_im) -> dict:
-    "C10: for the IM, mean accuracy over the positive eta is lower under CW (averaged logits) than under CE."
+def verdict_c10(losses_im: dict) -> dict:
+    """C10: for the IM, mean accuracy over the positive eta is lower under CW (averaged logits) than under CE.
+
+    Args:
+        losses_im: the IM's loss sweep (`loss_sweep`), the first eta 0
+
+    Returns:
+        `holds`, `accuracy_cw` and `accuracy_ce` (means over the positive eta).
+    """
     cw, ce = float(np.mean(losses_im['cw'][1:])), float(np.mean(losses_im['ce'][1:]))
     return dict(holds=cw < ce, accuracy_cw=cw, accuracy_ce=ce)
 
 def verdicts(results: dict) -> dict:
-    "Section 4.4's verdicts: C9 where the BNN and the IM ran, C10 where the IM's loss sweep ran."
+    """Section 4.4's verdicts: C9 where the BNN and the IM ran, C10 where the IM's loss sweep ran.
+
+    Args:
+        results: section 4.4's results (`run_section`, `load_results`)
+
+    Returns:
+        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
+        them: 'C9', 'C10'.
+    """
     out = {}
     if {'bnn', 'im'} <= set(results['lengths']):
         extreme, lengths = results['extreme'], results['lengths']

@@ -5,20 +5,45 @@
 # %% ../nbs/08_attack_samples.ipynb #71f4a9b8
 from __future__ import annotations
 import math
+from typing import Any, Sequence
 import numpy as np
+import torch
 from .attacks import accuracy, attack_gradient, eta_grid, fgm_step, pgd, step_sweep
+from .core import StochasticClassifier
+from .experiments import Experiment
 from .models import as_deterministic
 from .paper import N_ATTACK_DETERMINISTIC, TABLE_ETA, claim_key
-from .theory import linearise, terms_for
+from .theory import Linearisation, linearise, terms_for
 
 # %% auto #0
 __all__ = ['sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'falls', 'verdict_c6', 'verdict_c7', 'verdict_c8',
            'verdicts']
 
 # %% ../nbs/08_attack_samples.ipynb #9b5ff821
-def sample_size_sweep(model, x, y, etas, fgsm_etas, attack_samples, pgd_samples, n_infer, steps=10, table_eta=1.5,
-                      lin=None, generator=None) -> dict:
-    "Accuracy over eta for each S_A under FGM (L2), FGSM (L-inf; the same gradient) and PGD; cos alpha at `table_eta`."
+def sample_size_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float],
+                      fgsm_etas: Sequence[float], attack_samples: Sequence[int], pgd_samples: Sequence[int],
+                      n_infer: int, steps: int = 10, table_eta: float = 1.5, lin: Linearisation | None = None,
+                      generator: torch.Generator | None = None) -> dict:
+    """Accuracy over eta for each S_A under FGM (L2), FGSM (L-inf; the same gradient) and PGD; cos alpha at `table_eta`.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]` in [0, 1]
+        y: true labels `[B]`
+        etas: L2 perturbation sizes, for FGM and PGD
+        fgsm_etas: L-inf perturbation sizes, for FGSM
+        attack_samples: the values of S_A for FGM and FGSM
+        pgd_samples: the values of S_A for PGD
+        n_infer: inference samples S_I (a fresh set per accuracy)
+        steps: PGD's number of steps
+        table_eta: the FGM eta at which cos alpha is measured
+        lin: the linearisation at x that gives cos alpha (`linearise`); None: no cos alpha
+        generator: draws every sample set, in turn; None: seeded from the global RNG
+
+    Returns:
+        `eta`, `fgsm_eta`, `fgm`, `fgsm` and `pgd` (`{S_A: accuracy per eta}`), `cos` (`{S_A: cos alpha at the
+        class of minimal r~, one per input}`).
+    """
     out = dict(eta=etas, fgsm_eta=fgsm_etas, fgm={}, fgsm={}, pgd={}, cos={})
     for s in attack_samples:
         grad = attack_gradient(model, x, y, s, generator=generator)
@@ -31,8 +56,17 @@ def sample_size_sweep(model, x, y, etas, fgsm_etas, attack_samples, pgd_samples,
     return out
 
 # %% ../nbs/08_attack_samples.ipynb #08a00001
-def attack_samples_experiment(exp, generator) -> dict:
-    "Section 4.3 for one model: S_A sweeps under FGM, FGSM and PGD, cos alpha per S_A, and its deterministic network."
+def attack_samples_experiment(exp: Experiment, generator: torch.Generator) -> dict:
+    """Section 4.3 for one model: S_A sweeps under FGM, FGSM and PGD, cos alpha per S_A, and its deterministic network.
+
+    Args:
+        exp: the trained model with its settings and test images (`load_experiment`)
+        generator: draws every sample set of the section, in turn (`run_section` seeds it)
+
+    Returns:
+        `sweeps` (`sample_size_sweep`) and, where the spec asks for it, `deterministic`: `{n_attack, stochastic,
+        deterministic}`, the FGM accuracy per eta of the model at that S_A and of its deterministic network.
+    """
     s, data = exp.settings, exp.config.dataset
     etas, fgsm_etas = eta_grid(data, 2, s['n_eta']), eta_grid(data, math.inf, s['n_eta'])
     lin = linearise(exp.model, exp.x, exp.y, s['n_infer'], generator=generator)
@@ -46,8 +80,16 @@ def attack_samples_experiment(exp, generator) -> dict:
     return dict(sweeps=sweep, deterministic=dict(n_attack=n_det, stochastic=sweep['fgm'][n_det], deterministic=det_acc))
 
 # %% ../nbs/08_attack_samples.ipynb #1d3b07ef
-def plot_sweep(ax, sweep, attack, title, deterministic=None):
-    "Accuracy under `attack` over eta, one curve per S_A (the paper's Figures 5, 9, 11-14)."
+def plot_sweep(ax: Any, sweep: dict, attack: str, title: str, deterministic: dict | None = None) -> None:
+    """Accuracy under `attack` over eta, one curve per S_A (the paper's Figures 5, 9, 11-14).
+
+    Args:
+        ax: the matplotlib `Axes` to draw on
+        sweep: one model's sweep (`sample_size_sweep`)
+        attack: 'fgm', 'fgsm' or 'pgd'
+        title: the panel's title
+        deterministic: the deterministic network's entry (`attack_samples_experiment`), drawn dashed; None: none
+    """
     etas = sweep['fgsm_eta'] if attack == 'fgsm' else sweep['eta']
     for s, acc in sweep[attack].items(): ax.plot(etas, acc, '-o', ms=3, label=f'$S_A$={s}')
     if deterministic: ax.plot(etas, deterministic['deterministic'], 'k--', label='deterministic')
@@ -55,27 +97,65 @@ def plot_sweep(ax, sweep, attack, title, deterministic=None):
     ax.set_ylabel('accuracy under attack'); ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=7)
 
 # %% ../nbs/08_attack_samples.ipynb #95a6f23e
-def falls(values, tol) -> bool:
-    "Whether `values` (ordered by growing sample size) fall overall, with no rise larger than `tol` between neighbours."
+def falls(values: Sequence[float], tol: float) -> bool:
+    """Whether `values` (by growing sample size) fall overall, with no rise larger than `tol` between neighbours.
+
+    Args:
+        values: one number per sample size, smallest size first
+        tol: the largest rise allowed between neighbours
+
+    Returns:
+        True if the last value is below the first and no step rises by more than `tol`.
+    """
     return bool(values[-1] < values[0] and all(b - a <= tol for a, b in zip(values, values[1:])))
 
-def verdict_c6(sweep, attack) -> dict:
-    "C6: mean accuracy under `attack` over the positive eta falls as S_A grows."
+def verdict_c6(sweep: dict, attack: str) -> dict:
+    """C6: mean accuracy under `attack` over the positive eta falls as S_A grows.
+
+    Args:
+        sweep: one model's sweep (`sample_size_sweep`), the first eta 0
+        attack: 'fgm', 'fgsm' or 'pgd'
+
+    Returns:
+        `holds` (falls with rises of at most 0.02) and `mean_accuracy_by_S_A`.
+    """
     means = {s: float(np.mean(a[1:])) for s, a in sweep[attack].items()}
     return dict(holds=falls(list(means.values()), 0.02), mean_accuracy_by_S_A=means)
 
-def verdict_c7(sweep) -> dict:
-    "C7: the mean cos alpha of the class with minimal r~ falls as S_A grows."
+def verdict_c7(sweep: dict) -> dict:
+    """C7: the mean cos alpha of the class with minimal r~ falls as S_A grows.
+
+    Args:
+        sweep: one model's sweep (`sample_size_sweep`) with its `cos`
+
+    Returns:
+        `holds` (falls with rises of at most 0.01) and `mean_cos_by_S_A` (NaN left out of the means).
+    """
     means = {s: float(np.nanmean(c)) for s, c in sweep['cos'].items()}
     return dict(holds=falls(list(means.values()), 0.01), mean_cos_by_S_A=means)
 
-def verdict_c8(det) -> dict:
-    "C8: the deterministic ResNet's mean accuracy over the positive eta is below the stochastic one's (same S_A)."
+def verdict_c8(det: dict) -> dict:
+    """C8: the deterministic ResNet's mean accuracy over the positive eta is below the stochastic one's (same S_A).
+
+    Args:
+        det: the model's `deterministic` entry (`attack_samples_experiment`)
+
+    Returns:
+        `holds`, `deterministic` and `stochastic` (mean accuracies) and `n_attack`.
+    """
     d, s = float(np.mean(det['deterministic'][1:])), float(np.mean(det['stochastic'][1:]))
     return dict(holds=d < s, deterministic=d, stochastic=s, n_attack=det['n_attack'])
 
 def verdicts(results: dict) -> dict:
-    "Section 4.3's verdicts: C6 per attack and model (where S_A varies), C7 per model, C8 per deterministic network."
+    """Section 4.3's verdicts: C6 per attack and model (where S_A varies), C7 per model, C8 per deterministic network.
+
+    Args:
+        results: section 4.3's results (`run_section`, `load_results`)
+
+    Returns:
+        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
+        them: 'C6/<attack>/<model>', 'C7/<model>', 'C8/<model>'.
+    """
     out = {}
     for name, sweep in results['sweeps'].items():
         for attack in ('fgm', 'fgsm', 'pgd'):

@@ -6,9 +6,10 @@
 from __future__ import annotations
 import math, numbers
 from dataclasses import dataclass
+from typing import Sequence
 import torch
 from .core import (_mc_grad, _mc_mean, _sample_probs, check_count, check_labels, check_mc_args, check_real,
-                             resolve_generator)
+                             resolve_generator, StochasticClassifier)
 from .paper import ETA_MAX
 
 # %% auto #0
@@ -22,39 +23,101 @@ def _other_max(v, y):
     "max over c != y of v[:, c]."
     return v.masked_fill(torch.nn.functional.one_hot(y, v.shape[1]).bool(), -math.inf).amax(1)
 
-def ce_loss(probs, y):
-    "Cross-entropy -log f_y of averaged probabilities, the loss of eq. (3); zero gradient where f_y underflows to 0."
+def ce_loss(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy -log f_y of averaged probabilities, the loss of eq. (3); zero gradient where f_y underflows to 0.
+
+    Args:
+        probs: averaged class probabilities f^S(x) `[B, K]`
+        y: labels `[B]`
+
+    Returns:
+        The loss per input `[B]`.
+    """
     return -probs.gather(1, y[:, None]).squeeze(1).clamp_min(torch.finfo(probs.dtype).tiny).log()
 
-def margin_loss(probs, y):
-    "Negative margin of averaged probabilities, -(f_y - max_{c != y} f_c) (section 3.2, appendix C.3)."
+def margin_loss(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Negative margin of averaged probabilities, -(f_y - max_{c != y} f_c) (section 3.2, appendix C.3).
+
+    Args:
+        probs: averaged class probabilities f^S(x) `[B, K]`
+        y: labels `[B]`
+
+    Returns:
+        The loss per input `[B]`, in [-1, 1]; > 0 where the input is misclassified.
+    """
     return _other_max(probs, y) - probs.gather(1, y[:, None]).squeeze(1)
 
-def cw_loss(logits, y):
-    "Carlini-Wagner loss on averaged logits, max_{c != y} z_c - z_y (appendix C.3)."
+def cw_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini-Wagner loss on averaged logits, max_{c != y} z_c - z_y (appendix C.3).
+
+    Args:
+        logits: averaged logits `[B, K]` (`mc_logits`)
+        y: labels `[B]`
+
+    Returns:
+        The loss per input `[B]`; > 0 where the input is misclassified.
+    """
     return _other_max(logits, y) - logits.gather(1, y[:, None]).squeeze(1)
 
 LOSSES = {'ce': (ce_loss, 'probs'), 'margin': (margin_loss, 'probs'), 'cw': (cw_loss, 'logits')}
 NORMS = (2, math.inf)
 
 # %% ../nbs/04_attacks.ipynb #9b523394
-def check_eta(eta) -> float:
-    "`eta` as a float if it is a finite number >= 0, else a `ValueError` naming it."
+def check_eta(eta: object) -> float:
+    """`eta` as a float if it is a finite number >= 0, else a `ValueError` naming it.
+
+    Args:
+        eta: the perturbation size to check
+
+    Returns:
+        `eta` as a `float`.
+
+    Raises:
+        ValueError: `eta` is not a finite number >= 0.
+    """
     return check_real(eta, 'eta', 0)
 
-def check_norm(norm) -> float:
-    "`norm` as a float if it is 2 or inf, else a `ValueError` naming it."
+def check_norm(norm: object) -> float:
+    """`norm` as a float if it is 2 or inf, else a `ValueError` naming it.
+
+    Args:
+        norm: the norm to check
+
+    Returns:
+        2.0 or `math.inf`.
+
+    Raises:
+        ValueError: `norm` is not in `NORMS`.
+    """
     if isinstance(norm, bool) or norm not in NORMS:
         raise ValueError(f"norm must be 2 (FGM, L2) or float('inf') (FGSM, L-inf), got {norm!r}")
     return float(norm)
 
-def check_loss(loss) -> str:
-    "`loss` if it is one of `LOSSES`, else a `ValueError` naming it."
+def check_loss(loss: object) -> str:
+    """`loss` if it is one of `LOSSES`, else a `ValueError` naming it.
+
+    Args:
+        loss: the loss name to check
+
+    Returns:
+        `loss`: 'ce', 'margin' or 'cw'.
+
+    Raises:
+        ValueError: `loss` is not in `LOSSES`.
+    """
     if loss not in LOSSES: raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {loss!r}")
     return loss
 
-def check_clip(clip, x=None) -> None:
-    "Raise a `ValueError` unless `clip` is None or a box (low, high) with low < high that holds `x` (when given)."
+def check_clip(clip: object, x: torch.Tensor | None = None) -> None:
+    """Raise a `ValueError` unless `clip` is None or a box (low, high) with low < high that holds `x` (when given).
+
+    Args:
+        clip: the box to check: None (no clipping) or (low, high)
+        x: inputs that must lie in the box; None: not checked
+
+    Raises:
+        ValueError: `clip` is not a box, or `x` has values outside it.
+    """
     if clip is None: return
     if not (isinstance(clip, (tuple, list)) and len(clip) == 2 and all(_real(c) for c in clip) and clip[0] < clip[1]):
         raise ValueError(f"clip must be None or (low, high) with low < high, got {clip!r}")
@@ -67,9 +130,31 @@ def check_clip(clip, x=None) -> None:
 
 def _real(c): return isinstance(c, numbers.Real) and not isinstance(c, bool)
 
-def check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision='fp32', generator=None,
-                      chunk_size=None) -> tuple[int, float]:
-    "Validate an attack's arguments, scanning `x` once; returns (n_samples, norm) normalised."
+def check_attack_args(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: float, n_samples: int,
+                      norm: float, loss: str, clip: tuple[float, float] | None, precision: str = 'fp32',
+                      generator: torch.Generator | None = None, chunk_size: int | None = None) -> tuple[int, float]:
+    """Validate an attack's arguments, scanning `x` once; returns (n_samples, norm) normalised.
+
+    Args:
+        model: must follow the protocol (`check_mc_args`)
+        x: inputs `[B, ...]`, finite, inside `clip`
+        y: labels `[B]` in [0, K) (K checked where the model declares `classes`)
+        eta: perturbation size, a finite number >= 0
+        n_samples: attack samples, a positive integer
+        norm: 2 or `math.inf`
+        loss: one of `LOSSES`
+        clip: None or a box (low, high) holding `x`
+        precision: one of `PRECISIONS`
+        generator: a `torch.Generator` or None
+        chunk_size: None or a positive integer
+
+    Returns:
+        `(n_samples, norm)` as an `int` and a `float`.
+
+    Raises:
+        TypeError: a model without the protocol, a non-tensor or non-integer `x` or `y`, a bad generator.
+        ValueError: any other bad argument; the message names it.
+    """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     check_eta(eta); norm = check_norm(norm); check_loss(loss)
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
@@ -84,11 +169,29 @@ class AttackInfo:
     attack_length: torch.Tensor  # [B] ||x_adv - x||_2 after clipping
 
     @property
-    def n_zero_grad(self) -> int: return int(self.zero_grad.sum())
+    def n_zero_grad(self) -> int:
+        "The number of inputs whose attack gradient was exactly zero (the attack left them where they were)."
+        return int(self.zero_grad.sum())
 
-def attack_gradient(model, x, y, n_samples, loss='ce', targeted=False, generator=None, chunk_size=None,
-                    precision='fp32') -> torch.Tensor:
-    "The gradient of section 3.2, of L(f^A(x), y) in x, for a fresh attack sample set A (descent if `targeted`)."
+def attack_gradient(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int, loss: str = 'ce',
+                    targeted: bool = False, generator: torch.Generator | None = None, chunk_size: int | None = None,
+                    precision: str = 'fp32') -> torch.Tensor:
+    """The gradient of section 3.2, of L(f^A(x), y) in x, for a fresh attack sample set A (descent if `targeted`).
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: inputs `[B, ...]`, e.g. images `[B, C, H, W]`, finite
+        y: true labels `[B]` (for `targeted`: the target labels), integers in [0, K)
+        n_samples: attack samples S_A, the size of the sample set A
+        loss: 'ce' (cross-entropy, eq. (3)), 'margin' (on probabilities) or 'cw' (Carlini-Wagner, on mean logits)
+        targeted: return the negated gradient, the direction that lowers the loss towards the target `y`
+        generator: draws the attack sample set A; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+
+    Returns:
+        The gradient `[B, ...]`, shaped like `x` (not normalised).
+    """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     check_loss(loss); check_labels(y, x.shape[0], getattr(model, 'classes', None))
     return _attack_gradient(model, x, y, n_samples, loss, targeted, resolve_generator(generator), chunk_size, precision)
@@ -106,15 +209,54 @@ def _step(grad, size, norm):
 
 def _clip(x, clip): return x if clip is None else x.clamp(*clip)
 
-def fgm(model, x, y, eta, n_samples, norm=2, loss='ce', targeted=False, clip=(0.0, 1.0), generator=None,
-        chunk_size=None, return_info=False, precision='fp32'):
-    "FGM (norm=2) / FGSM (norm=inf) of Goodfellow et al., one step on eq. (3) for f^A of one fresh attack sample set."
+def fgm(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: float, n_samples: int, norm: float = 2,
+        loss: str = 'ce', targeted: bool = False, clip: tuple[float, float] | None = (0.0, 1.0),
+        generator: torch.Generator | None = None, chunk_size: int | None = None, return_info: bool = False,
+        precision: str = 'fp32') -> torch.Tensor | tuple[torch.Tensor, AttackInfo]:
+    """FGM (norm=2) / FGSM (norm=inf) of Goodfellow et al., one step on eq. (3) for f^A of one fresh attack sample set.
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: clean inputs `[B, C, H, W]` (or `[B, ...]`), finite, inside the clip box
+        y: true labels `[B]` (for `targeted`: the target labels), integers in [0, K)
+        eta: perturbation size, >= 0; the L2 norm of the step for norm=2, its largest entry for norm=inf (before
+            clipping)
+        n_samples: attack samples S_A in the attack's sample set A
+        norm: 2 (FGM, step along the L2-normalised gradient) or `math.inf` (FGSM, step along its sign)
+        loss: 'ce' (cross-entropy, eq. (3)), 'margin' (on probabilities) or 'cw' (Carlini-Wagner, on mean logits)
+        targeted: step towards the labels `y` (lower the loss) instead of away from them
+        clip: the box (low, high) the adversarial inputs are clipped to; None: no clipping
+        generator: draws the attack sample set; None: seeded from the global RNG (`torch.manual_seed` repeats runs)
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+        return_info: also return an `AttackInfo` (zero gradients, attack lengths)
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+
+    Returns:
+        Adversarial inputs `[B, ...]` shaped like `x` (detached); with `return_info`, `(x_adv, AttackInfo)`.
+    """
     n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision, generator, chunk_size)
     grad = _attack_gradient(model, x, y, n_samples, loss, targeted, resolve_generator(generator), chunk_size, precision)
     return _fgm_step(x, grad, check_eta(eta), norm, clip, return_info)
 
-def fgm_step(x, grad, eta, norm=2, clip=(0.0, 1.0), return_info=False):
-    "x + eta * (grad normalised in `norm`), clipped: the step of `fgm` for a given attack gradient (reused across eta)."
+def fgm_step(x: torch.Tensor, grad: torch.Tensor, eta: float, norm: float = 2,
+             clip: tuple[float, float] | None = (0.0, 1.0),
+             return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, AttackInfo]:
+    """x + eta * (grad normalised in `norm`), clipped: `fgm`'s step for a given attack gradient (reused across eta).
+
+    Args:
+        x: clean inputs `[B, ...]`
+        grad: the attack gradient `[B, ...]`, shaped like `x` (`attack_gradient`)
+        eta: perturbation size, >= 0; the L2 norm of the step for norm=2, its largest entry for norm=inf
+        norm: 2 (FGM, along grad / ||grad||_2 per input) or `math.inf` (FGSM, along sign(grad))
+        clip: the box (low, high) the result is clipped to; None: no clipping
+        return_info: also return an `AttackInfo` (zero gradients, attack lengths)
+
+    Returns:
+        Adversarial inputs `[B, ...]` (detached); with `return_info`, `(x_adv, AttackInfo)`.
+
+    Raises:
+        ValueError: `grad` is not shaped like `x`, or a bad `eta`, `norm` or `clip`.
+    """
     if not isinstance(x, torch.Tensor) or not isinstance(grad, torch.Tensor) or grad.shape != x.shape:
         raise ValueError(f"grad must be a tensor of the shape of x {tuple(getattr(x, 'shape', ()))}, "
                          f"got {tuple(getattr(grad, 'shape', ()))}")
@@ -127,14 +269,36 @@ def _fgm_step(x, grad, eta, norm, clip, return_info=False):
     return x_adv, AttackInfo(grad.flatten(1).eq(0).all(1), (x_adv - x).flatten(1).norm(dim=1))
 
 # %% ../nbs/04_attacks.ipynb #d58a4edd
-def project(delta, eta, norm):
-    "Projection of perturbations `delta` [B, ...] onto the eta-ball of `norm`, the constraint of eq. (3)."
+def project(delta: torch.Tensor, eta: float, norm: float) -> torch.Tensor:
+    """Projection of perturbations `delta` [B, ...] onto the eta-ball of `norm`, the constraint of eq. (3).
+
+    Args:
+        delta: perturbations `[B, ...]`, one per input
+        eta: the ball's radius, >= 0
+        norm: 2 (each row scaled down to L2 norm eta, if longer) or `math.inf` (entries clamped to [-eta, eta])
+
+    Returns:
+        The projected perturbations, shaped like `delta`.
+    """
     if norm == math.inf: return delta.clamp(-eta, eta)
     n = delta.flatten(1).norm(dim=1).view(-1, *[1] * (delta.ndim - 1))
     return delta * (eta / n.clamp_min(1e-12)).clamp(max=1.0)
 
-def random_in_ball(shape, eta, norm, generator, device=None, dtype=None):
-    "Uniform random points of the eta-ball of `norm`, one per row of `shape`, drawn on the generator's device."
+def random_in_ball(shape: tuple[int, ...], eta: float, norm: float, generator: torch.Generator,
+                   device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Uniform random points of the eta-ball of `norm`, one per row of `shape`, drawn on the generator's device.
+
+    Args:
+        shape: the result's shape `(B, ...)`, one point per row
+        eta: the ball's radius, >= 0
+        norm: 2 (L2 ball) or `math.inf` (the cube [-eta, eta]^d)
+        generator: draws the points, on its own device
+        device: where the result goes; None: torch's default
+        dtype: its floating-point dtype; None: torch's default
+
+    Returns:
+        Points `shape`, uniform in the ball.
+    """
     draw = lambda fn, size: fn(size, generator=generator, device=generator.device, dtype=dtype).to(device)
     if norm == math.inf: return (draw(torch.rand, shape) * 2 - 1) * eta
     d = math.prod(shape[1:])
@@ -143,9 +307,34 @@ def random_in_ball(shape, eta, norm, generator, device=None, dtype=None):
     radius = draw(torch.rand, shape[0]) ** (1 / d) * eta
     return direction * radius.view(-1, *[1] * (len(shape) - 1))
 
-def pgd(model, x, y, eta, n_samples, steps=10, step_size=None, norm=2, loss='ce', targeted=False, clip=(0.0, 1.0),
-        random_start=False, generator=None, chunk_size=None, precision='fp32', return_info=False):
-    "PGD (Madry et al.) as in appendix C.2: `steps` steps of size eta/5, a fresh attack sample set each, projected."
+def pgd(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: float, n_samples: int, steps: int = 10,
+        step_size: float | None = None, norm: float = 2, loss: str = 'ce', targeted: bool = False,
+        clip: tuple[float, float] | None = (0.0, 1.0), random_start: bool = False,
+        generator: torch.Generator | None = None, chunk_size: int | None = None, precision: str = 'fp32',
+        return_info: bool = False) -> torch.Tensor | tuple[torch.Tensor, AttackInfo]:
+    """PGD (Madry et al.) as in appendix C.2: `steps` steps of size eta/5, a fresh attack sample set each, projected.
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: clean inputs `[B, C, H, W]` (or `[B, ...]`), finite, inside the clip box
+        y: true labels `[B]` (for `targeted`: the target labels), integers in [0, K)
+        eta: the ball's radius, >= 0: the L2 norm of x_adv - x for norm=2, its largest entry for norm=inf
+        n_samples: attack samples S_A per step; each step draws a fresh attack sample set
+        steps: number of gradient steps
+        step_size: length of each step in `norm` (as `fgm_step`'s eta); None: eta / 5
+        norm: 2 (L2 steps and ball) or `math.inf` (sign steps, L-inf ball)
+        loss: 'ce' (cross-entropy, eq. (3)), 'margin' (on probabilities) or 'cw' (Carlini-Wagner, on mean logits)
+        targeted: step towards the labels `y` (lower the loss) instead of away from them
+        clip: the box (low, high) every iterate is clipped to; None: no clipping
+        random_start: start at a uniform random point of the ball (drawn from `generator`); else at `x`
+        generator: draws the attack sample sets; None: seeded from the global RNG (`torch.manual_seed` repeats runs)
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+        return_info: also return an `AttackInfo` (inputs whose gradient was zero at every step, attack lengths)
+
+    Returns:
+        Adversarial inputs `[B, ...]` shaped like `x` (detached); with `return_info`, `(x_adv, AttackInfo)`.
+    """
     n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision, generator, chunk_size)
     steps = check_count(steps, 'steps')
     check_real(step_size, 'step_size', 0, none_ok=True, note='None: eta / 5')
@@ -168,8 +357,20 @@ def _pgd(model, x, y, eta, n_samples, steps, step_size, norm, loss, targeted, cl
 # %% ../nbs/04_attacks.ipynb #7c93bafd
 ATTACKS = {'fgm': 2, 'fgsm': math.inf, 'pgd': 2}
 
-def eta_grid(dataset: str, norm, n: int) -> list[float]:
-    "`n` perturbation strengths from 0 to the largest the paper's figures show for `dataset` and `norm`."
+def eta_grid(dataset: str, norm: float, n: int) -> list[float]:
+    """`n` perturbation strengths from 0 to the largest the paper's figures show for `dataset` and `norm`.
+
+    Args:
+        dataset: 'fashion_mnist' or 'cifar10'
+        norm: 2 or `math.inf`; the largest eta is `ETA_MAX[(dataset, norm)]`
+        n: number of strengths, >= 2
+
+    Returns:
+        `n` evenly spaced values of eta from 0 to the largest, rounded to 6 decimals.
+
+    Raises:
+        ValueError: an unknown (dataset, norm) pair or n < 2.
+    """
     if (dataset, norm) not in ETA_MAX:
         raise ValueError(f"(dataset, norm) must be one of {sorted(ETA_MAX)}, got {(dataset, norm)!r}")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2:
@@ -177,8 +378,21 @@ def eta_grid(dataset: str, norm, n: int) -> list[float]:
     top = ETA_MAX[(dataset, float(norm))]
     return [round(top * i / (n - 1), 6) for i in range(n)]
 
-def accuracy(model, x, y, n_infer, generator=None, chunk_size=None) -> float:
-    "Accuracy (section 4): the share of inputs that f^I, a fresh set of `n_infer` samples, classifies as `y`."
+def accuracy(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_infer: int,
+             generator: torch.Generator | None = None, chunk_size: int | None = None) -> float:
+    """Accuracy (section 4): the share of inputs that f^I, a fresh set of `n_infer` samples, classifies as `y`.
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: inputs `[B, ...]`, e.g. images `[B, C, H, W]`, finite
+        y: true labels `[B]`, integers in [0, K)
+        n_infer: inference samples S_I, the size of the inference sample set I
+        generator: draws the inference sample set; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        The accuracy, a fraction in [0, 1] (argmax of f^I(x) equal to y).
+    """
     n_infer = check_mc_args(model, x, n_infer, generator, chunk_size, name='n_infer')
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     return _accuracy(model, x, y, n_infer, resolve_generator(generator), chunk_size)
@@ -186,8 +400,25 @@ def accuracy(model, x, y, n_infer, generator=None, chunk_size=None) -> float:
 def _accuracy(model, x, y, n_infer, generator, chunk_size):
     return (_mc_mean(model, x, n_infer, generator, chunk_size, 'probs', y=y).argmax(1) == y).float().mean().item()
 
-def step_sweep(model, x, y, grad, etas, n_infer, norm=2, generator=None, chunk_size=None) -> list[float]:
-    "Accuracy after an FGM (norm=2) / FGSM (norm=inf) step of each eta along one attack gradient, `n_infer` samples."
+def step_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, grad: torch.Tensor,
+               etas: Sequence[float], n_infer: int, norm: float = 2, generator: torch.Generator | None = None,
+               chunk_size: int | None = None) -> list[float]:
+    """Accuracy after an FGM (norm=2) / FGSM (norm=inf) step of each eta along one attack gradient, `n_infer` samples.
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: clean inputs `[B, ...]` in [0, 1] (the steps are clipped to [0, 1])
+        y: true labels `[B]`, integers in [0, K)
+        grad: one attack gradient `[B, ...]`, shaped like `x`, finite (`attack_gradient`)
+        etas: perturbation sizes, each >= 0 (`fgm_step`'s eta)
+        n_infer: inference samples S_I
+        norm: 2 (FGM) or `math.inf` (FGSM)
+        generator: draws a fresh inference sample set for each eta, in turn; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        The accuracy in [0, 1] at each eta, in the order of `etas`.
+    """
     n_infer = check_mc_args(model, x, n_infer, generator, chunk_size, name='n_infer')
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     if not isinstance(grad, torch.Tensor) or grad.shape != x.shape or not torch.isfinite(grad).all():
@@ -197,9 +428,29 @@ def step_sweep(model, x, y, grad, etas, n_infer, norm=2, generator=None, chunk_s
     return [_accuracy(model, _fgm_step(x, grad, eta, norm, (0.0, 1.0)), y, n_infer, resolve_generator(generator),
                       chunk_size) for eta in etas]
 
-def attack_sweep(model, x, y, etas, n_attack, n_infer, attack='fgm', loss='ce', steps=10, generator=None,
-                 chunk_size=None) -> list[float]:
-    "Accuracy under `attack` ('fgm', 'fgsm', 'pgd') per eta, `n_attack` attack and `n_infer` inference samples (4.3)."
+def attack_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
+                 n_infer: int, attack: str = 'fgm', loss: str = 'ce', steps: int = 10,
+                 generator: torch.Generator | None = None, chunk_size: int | None = None) -> list[float]:
+    """Accuracy under `attack` ('fgm', 'fgsm', 'pgd') per eta, `n_attack` attack and `n_infer` inference samples (4.3).
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: clean inputs `[B, ...]` in [0, 1] (attacks are clipped to [0, 1])
+        y: true labels `[B]`, integers in [0, K)
+        etas: perturbation sizes, one or more, each >= 0
+        n_attack: attack samples S_A (per step for PGD)
+        n_infer: inference samples S_I
+        attack: 'fgm' (L2), 'fgsm' (L-inf; FGM and FGSM step along one attack gradient for every eta) or 'pgd' (L2,
+            `steps` steps, run anew for each eta)
+        loss: 'ce', 'margin' or 'cw' (`LOSSES`)
+        steps: PGD's number of steps (ignored by the others)
+        generator: draws the attack sample sets and a fresh inference sample set per eta, in turn; None: seeded from
+            the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        The accuracy in [0, 1] at each eta, in the order of `etas`.
+    """
     if attack not in ATTACKS: raise ValueError(f"attack must be one of {tuple(ATTACKS)}, got {attack!r}")
     if not len(etas): raise ValueError("etas must hold one or more finite numbers >= 0, got none")
     etas = [check_eta(eta) for eta in etas]
@@ -227,10 +478,19 @@ class Accuracy:
     n_infer: int
 
     @property
-    def se(self) -> float: return math.hypot(self.se_images, self.se_mc)
+    def se(self) -> float:
+        "The total standard error, sqrt(se_images^2 + se_mc^2)."
+        return math.hypot(self.se_images, self.se_mc)
 
     def interval(self, z: float = 1.96) -> tuple[float, float]:
-        "The normal interval value ± z * se, clipped to [0, 1]."
+        """The normal interval value ± z * se, clipped to [0, 1].
+
+        Args:
+            z: the normal quantile; 1.96 gives a 95% interval
+
+        Returns:
+            `(low, high)`.
+        """
         return max(0.0, self.value - z * self.se), min(1.0, self.value + z * self.se)
 
     def __float__(self) -> float: return self.value
@@ -239,8 +499,24 @@ class Accuracy:
         return (f'Accuracy({self.value:.4f} ± {self.se:.4f}: images ± {self.se_images:.4f}, MC ± {self.se_mc:.4f}; '
                 f'B={self.n_images}, S_I={self.n_infer})')
 
-def accuracy_estimate(model, x, y, n_infer, generator=None, chunk_size=None, n_boot: int = 200) -> Accuracy:
-    "`accuracy` with its standard errors over the images and over the inference set (`n_boot` bootstrap draws)."
+def accuracy_estimate(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_infer: int,
+                      generator: torch.Generator | None = None, chunk_size: int | None = None,
+                      n_boot: int = 200) -> Accuracy:
+    """`accuracy` with its standard errors over the images and over the inference set (`n_boot` bootstrap draws).
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: inputs `[B, ...]`, e.g. images `[B, C, H, W]`, finite
+        y: true labels `[B]`, integers in [0, K)
+        n_infer: inference samples S_I
+        generator: draws the inference sample set and then the bootstrap's seed; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+        n_boot: bootstrap resamplings of the inference set's realisations, for the Monte-Carlo standard error
+
+    Returns:
+        An `Accuracy`: the value (as `accuracy`), its binomial standard error over the B images and its Monte-Carlo
+        standard error over inference sets of size S_I.
+    """
     n_infer = check_mc_args(model, x, n_infer, generator, chunk_size, name='n_infer')
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     n_boot, generator = check_count(n_boot, 'n_boot'), resolve_generator(generator)

@@ -4,12 +4,14 @@
 
 # %% ../nbs/12_bench.ipynb #86706be4
 from __future__ import annotations
-import json, math, os, platform, re, resource, subprocess, sys, tempfile, time
+import datetime, json, math, os, platform, re, resource, subprocess, sys, tempfile, time
 from pathlib import Path
+from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import PRECISIONS, autocast, draw_normal, get_device, mc_probs, sample_generators
+from .core import (PRECISIONS, StochasticClassifier, autocast, draw_normal, get_device, mc_probs,
+                             sample_generators)
 from .attacks import accuracy, attack_gradient, pgd
 from .cli import allocator
 from .experiments import PROFILES
@@ -31,7 +33,14 @@ def _cpuinfo() -> dict[str, str]:
     return {k.strip(): v.strip() for k, _, v in (l.partition(':') for l in lines)}
 
 def machine_description(device: torch.device) -> dict:
-    "CPU model, cores, bf16 units, torch version and threads, malloc, and the GPU where `device` is one."
+    """CPU model, cores, bf16 units, torch version and threads, malloc, and the GPU where `device` is one.
+
+    Args:
+        device: the device the benchmark runs on
+
+    Returns:
+        `{'cpu', 'cores', 'bf16 units', 'torch', 'torch threads', 'python', 'malloc'}`, and `'gpu'` on CUDA.
+    """
     cpu = _cpuinfo()
     info = {'cpu': cpu.get('model name', platform.processor() or 'unknown CPU'), 'cores': os.cpu_count(),
             'bf16 units': ', '.join(sorted(set(cpu.get('flags', '').split()) & {'avx512_bf16', 'amx_bf16'})) or 'none',
@@ -41,9 +50,21 @@ def machine_description(device: torch.device) -> dict:
     return info
 
 # %% ../nbs/12_bench.ipynb #395ebbe4
-def best_time(fn, repeat: int = 3, budget: float = 3.0, device: torch.device | None = None) -> float:
-    """Best wall time in seconds of `fn()` over up to `repeat` timed calls after one warm-up call, stopping once
-    `budget` seconds are spent."""
+def best_time(fn: Callable[[], object], repeat: int = 3, budget: float = 3.0,
+              device: torch.device | None = None) -> float:
+    """Best wall time in seconds of `fn()` over up to `repeat` timed calls after one warm-up call.
+
+    Stops once `budget` seconds are spent (after one timed call at least).
+
+    Args:
+        fn: the work to time, called without arguments
+        repeat: the most timed calls
+        budget: seconds after which no further call starts (the warm-up counts)
+        device: on CUDA, the device is synchronised around each call; None: no synchronisation
+
+    Returns:
+        The shortest timed call, in seconds.
+    """
     sync = torch.cuda.synchronize if device is not None and device.type == 'cuda' else (lambda: None)
     def once():
         sync(); start = time.perf_counter(); fn(); sync(); return time.perf_counter() - start
@@ -56,19 +77,44 @@ def best_time(fn, repeat: int = 3, budget: float = 3.0, device: torch.device | N
 
 # %% ../nbs/12_bench.ipynb #cb2484fa
 def bnn_cost(model: StochasticMLP, batch: int, n_samples: int) -> tuple[int, int]:
-    """(FLOPs, Gaussian numbers) of an attack gradient on `batch` inputs with `n_samples` weight samples:
-    4 S B |W| and S |W|."""
+    """(FLOPs, Gaussian numbers) of an attack gradient on `batch` inputs with `n_samples` weight samples.
+
+    Args:
+        model: the Bayesian MLP
+        batch: inputs B
+        n_samples: weight samples S
+
+    Returns:
+        `(4 S B |W|, S |W|)`, |W| the number of weights of the model's layers.
+    """
     weights = sum(layer.mean.numel() for layer in model.layers)
     return 4 * n_samples * batch * weights, n_samples * weights
 
-def matmul_rate(device: torch.device, dtype=torch.float32, n: int = 2048) -> float:
-    "FLOP/s of an n x n matrix product in `dtype` on `device`."
+def matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048) -> float:
+    """FLOP/s of an n x n matrix product in `dtype` on `device`.
+
+    Args:
+        device: the device to measure on
+        dtype: the matrices' dtype
+        n: the matrices' size
+
+    Returns:
+        2 n^3 / the best time (`best_time`).
+    """
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     return 2 * n ** 3 / best_time(lambda: a @ b, device=device)
 
 def gaussian_rates(device: torch.device, n_samples: int = 64, per_sample: int = 2**17) -> dict[str, float]:
-    """Gaussian numbers per second: one `torch.randn` call, and the core's per-realisation draw (`draw_normal` with
-    one generator each)."""
+    """Gaussian numbers per second: one `torch.randn` call, and the core's per-realisation draw.
+
+    Args:
+        device: the device to measure on
+        n_samples: realisations, one generator each
+        per_sample: numbers per realisation
+
+    Returns:
+        `{'torch.randn': rate, 'per-realisation draw': rate}`, the latter `draw_normal` with one generator each.
+    """
     out = torch.empty(n_samples * per_sample, device=device)
     gens = sample_generators(n_samples, torch.Generator().manual_seed(0), device)
     return {'torch.randn': out.numel() / best_time(lambda: out.normal_(), device=device),
@@ -76,27 +122,71 @@ def gaussian_rates(device: torch.device, n_samples: int = 64, per_sample: int = 
                                                              device=device)}
 
 # %% ../nbs/12_bench.ipynb #5e06a1c7
-def loop_gradient(model, x: torch.Tensor, y: torch.Tensor, n_samples: int,
+def loop_gradient(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
                   generator: torch.Generator | None = None) -> torch.Tensor:
-    """Sum over `n_samples` realisations of the input gradient of the cross-entropy of one realisation's logits
-    (the EOT loop)."""
+    """Sum over `n_samples` realisations of the input gradient of the cross-entropy of one realisation's logits.
+
+    The EOT loop: one forward and one backward pass per realisation, the baseline the core is compared with.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]`
+        y: labels `[B]`
+        n_samples: realisations S
+        generator: draws them; None: the global RNG
+
+    Returns:
+        The summed gradient, shaped like `x`.
+    """
     xg, grad = x.detach().clone().requires_grad_(True), torch.zeros_like(x)
     for _ in range(n_samples):
         grad += torch.autograd.grad(F.cross_entropy(model.sample_logits(xg, 1, generator)[0], y), xg)[0]
     return grad
 
 class OneRealisation(nn.Module):
-    """A stochastic classifier as a plain module for attack libraries: every forward call is one fresh realisation
-    (global RNG)."""
-    def __init__(self, model):
+    """A stochastic classifier as a plain module for attack libraries: every forward call is one fresh realisation.
+
+    The realisations are drawn from the global RNG.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+    """
+    def __init__(self, model: StochasticClassifier) -> None:
         super().__init__(); self.model = model
-    def forward(self, x): return self.model.sample_logits(x, 1)[0]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One fresh realisation's logits at `x`.
+
+        Args:
+            x: inputs `[B, ...]`
+
+        Returns:
+            Logits `[B, K]`.
+        """
+        return self.model.sample_logits(x, 1)[0]
 
 # %% ../nbs/12_bench.ipynb #9fb433a6
-def gradient_grid(model, x, y, batches, samples, rates: dict, device, repeat: int = 3,
-                  precisions=('fp32',)) -> list[dict]:
-    """One row per (B, S): seconds of the core (per precision) and of the loop, the roofline (max) and serial bound
-    (sum), and the ratios."""
+def gradient_grid(model: StochasticMLP, x: torch.Tensor, y: torch.Tensor, batches: Sequence[int],
+                  samples: Sequence[int], rates: dict, device: torch.device, repeat: int = 3,
+                  precisions: Sequence[str] = ('fp32',)) -> list[dict]:
+    """One row per (B, S): seconds of the core (per precision) and of the loop, the roofline and the serial bound.
+
+    The roofline is the larger, the serial bound the sum, of the matrix products' and Gaussian numbers' times.
+
+    Args:
+        model: the Bayesian MLP attacked
+        x: images `[N, 1, 28, 28]`, N >= max(batches)
+        y: their labels `[N]`
+        batches: the values of B, the first B images
+        samples: the values of S, the attack samples
+        rates: `{'matmul': FLOP/s, 'gaussian': numbers/s}` (`matmul_rate`, `gaussian_rates`)
+        device: where `model` and the images are
+        repeat: timed calls per measurement (`best_time`)
+        precisions: the core's precisions to time; 'fp32' must be among them
+
+    Returns:
+        One dict per (B, S): `B`, `S`, `roofline`, `serial`, `core <precision>`, `loop` (seconds) and the ratios
+        `roofline / core`, `serial / core`, `loop / core` (against fp32). Prints a line per row.
+    """
     rows, g = [], torch.Generator().manual_seed(0)
     for b in batches:
         for s in samples:
@@ -117,8 +207,15 @@ def gradient_grid(model, x, y, batches, samples, rates: dict, device, repeat: in
     return rows
 
 # %% ../nbs/12_bench.ipynb #43e0e04f
-def plot_time_per_sample(rows: list[dict]):
-    "Seconds per (image, sample) of the core (solid) and the loop (dashed) over S, one colour per B."
+def plot_time_per_sample(rows: list[dict]) -> Any:
+    """Seconds per (image, sample) of the core (solid) and the loop (dashed) over S, one colour per B.
+
+    Args:
+        rows: `gradient_grid`'s rows
+
+    Returns:
+        The matplotlib `Figure`.
+    """
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for i, b in enumerate(sorted({r['B'] for r in rows})):
@@ -131,10 +228,27 @@ def plot_time_per_sample(rows: list[dict]):
     return fig
 
 # %% ../nbs/12_bench.ipynb #1c6f3f85
-def pgd_vs_eotpgd(model, x, y, n_samples: int, eps: float = 0.1, steps: int = 10, n_infer: int = 100, device=None,
+def pgd_vs_eotpgd(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int, eps: float = 0.1,
+                  steps: int = 10, n_infer: int = 100, device: torch.device | None = None,
                   repeat: int = 1) -> list[dict]:
-    """Seconds and success rate of our PGD (fp32, bf16) and of torchattacks' EOTPGD, with the same steps, step size
-    and samples."""
+    """Seconds and success rate of our PGD (fp32, bf16) and of torchattacks' EOTPGD.
+
+    Both with the same steps, step size (2.5 eps / steps), samples and random start, in L-inf.
+
+    Args:
+        model: the stochastic classifier attacked
+        x: images `[B, ...]` in [0, 1]
+        y: their labels `[B]`
+        n_samples: attack samples per step (EOTPGD's `eot_iter`)
+        eps: the L-inf radius
+        steps: PGD steps
+        n_infer: inference samples of the success rate (1 - accuracy)
+        device: synchronised around the timings on CUDA; None: no synchronisation
+        repeat: timed calls per attack (`best_time`)
+
+    Returns:
+        One dict per attack: `attack`, `seconds`, `success` (and `note` where torchattacks is not installed).
+    """
     alpha, rows, g = 2.5 * eps / steps, [], torch.Generator().manual_seed(0)
     def success(x_adv): return 1 - accuracy(model, x_adv, y, n_infer, torch.Generator().manual_seed(1))
     for p in PRECISIONS:
@@ -167,15 +281,32 @@ def _peak_memory_probe(batch: int, n_samples: int, device: str) -> None:
                           rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, cuda_mib=cuda)))
 
 def peak_memory(batch: int, n_samples: int, device: torch.device) -> dict:
-    "Peak RSS (MiB; CUDA max allocated too on a GPU) and seconds of one attack gradient, measured in a fresh process."
+    """Peak RSS (MiB; CUDA max allocated too on a GPU) and seconds of one attack gradient, measured in a fresh process.
+
+    Args:
+        batch: images B
+        n_samples: attack samples S
+        device: the device the gradient runs on
+
+    Returns:
+        `{'seconds', 'rss_mib', 'cuda_mib'}` (`cuda_mib` None off CUDA), of an untrained FashionMNIST BNN.
+    """
     code = f"from snn_robust.bench import _peak_memory_probe; _peak_memory_probe({batch}, {n_samples}, {str(device)!r})"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 # %% ../nbs/12_bench.ipynb #23d67999
 def work_avoided(profile: str = 'paper') -> list[dict]:
-    """Sample passes per model and seed, done vs recomputed naively, for the gradient reuse over eta and the nested S_I
-    sets of `profile`."""
+    """Sample passes per model and seed, done vs recomputed naively, at the sizes of `profile`.
+
+    Two reuses: one attack gradient per S_A for every eta and both norms, and the nested S_I sets of Table 2.
+
+    Args:
+        profile: 'smoke', 'quick' or 'paper'
+
+    Returns:
+        One dict per reuse: `reuse` (what), `images`, `done` and `naive` (sample passes).
+    """
     p = PROFILES[profile]
     n, grads = p['n_test'], sum(p['attack_samples'])
     return [dict(reuse=f"one FGM/FGSM gradient per S_A in {p['attack_samples']}, {p['n_eta']} eta x 2 norms", images=n,
@@ -184,9 +315,22 @@ def work_avoided(profile: str = 'paper') -> list[dict]:
                  images=10_000, done=max(p['infer_samples']) * 10_000, naive=sum(p['infer_samples']) * 10_000)]
 
 # %% ../nbs/12_bench.ipynb #866c12ea
-def wrn_throughput(depth: int, widen: int, batch: int, n_samples: int, device, precision: str = 'fp32',
-                   channels_last: bool = False) -> float:
-    "Images x samples per second of `mc_probs` for an MC-dropout WRN-depth-widen on 3 x 32 x 32 inputs."
+def wrn_throughput(depth: int, widen: int, batch: int, n_samples: int, device: torch.device,
+                   precision: str = 'fp32', channels_last: bool = False) -> float:
+    """Images x samples per second of `mc_probs` for an MC-dropout WRN-depth-widen on 3 x 32 x 32 inputs.
+
+    Args:
+        depth: the WRN's depth (6n + 4)
+        widen: its widening factor
+        batch: images B
+        n_samples: inference samples S
+        device: the device to measure on
+        precision: 'fp32' or 'bf16'
+        channels_last: use the channels-last memory format
+
+    Returns:
+        B S / the best time, for an untrained network with dropout 0.3.
+    """
     model = WideResNet(depth, widen, 0.3, in_channels=3).to(device).eval()
     x = torch.rand(batch, 3, 32, 32, device=device)
     if channels_last:
@@ -196,9 +340,21 @@ def wrn_throughput(depth: int, widen: int, batch: int, n_samples: int, device, p
         run = lambda: mc_probs(model, x, n_samples, generator=g, precision=precision)
         return batch * n_samples / best_time(run, 2, device=device)
 
-def wrn_train_throughput(depth: int, widen: int, batch: int, device, precision: str = 'fp32',
+def wrn_train_throughput(depth: int, widen: int, batch: int, device: torch.device, precision: str = 'fp32',
                          channels_last: bool = False) -> float:
-    "Training images per second (forward, backward, SGD step) of a WRN-depth-widen on 3 x 32 x 32 inputs."
+    """Training images per second (forward, backward, SGD step) of a WRN-depth-widen on 3 x 32 x 32 inputs.
+
+    Args:
+        depth: the WRN's depth (6n + 4)
+        widen: its widening factor
+        batch: images per step
+        device: the device to measure on
+        precision: 'fp32' or 'bf16'
+        channels_last: use the channels-last memory format
+
+    Returns:
+        Images per second.
+    """
     model = WideResNet(depth, widen, 0.3, in_channels=3).to(device).train()
     x, y = torch.rand(batch, 3, 32, 32, device=device), torch.randint(0, 10, (batch,), device=device)
     if channels_last:
@@ -210,8 +366,17 @@ def wrn_train_throughput(depth: int, widen: int, batch: int, device, precision: 
     return batch / best_time(step, 3, device=device)
 
 def paper_resnet_estimate(infer_rate: float, train_rate: float) -> dict:
-    """Estimated seconds of the paper profile's ResNet half: 4 models (dropout 0.3/0.6, plain and noise-trained on
-    twice the images) x 200 epochs of 50,000 images, plus its sample passes."""
+    """Estimated seconds of the paper profile's ResNet half: training and the experiments' sample passes.
+
+    Training: 4 models (dropout 0.3/0.6, plain and noise-trained on twice the images) x 200 epochs of 50,000 images.
+
+    Args:
+        infer_rate: images x samples per second (`wrn_throughput`)
+        train_rate: training images per second (`wrn_train_throughput`)
+
+    Returns:
+        `{'train_s', 'experiments_s', 'total_h'}`.
+    """
     p, w = PROFILES['paper'], PROFILES['paper']['wrn']
     train = 200 * 50_000 * (2 + 2 * 2) / train_rate
     n, s_a = w['n_test'], [s for s in p['attack_samples'] if s <= w['max_samples']]
@@ -222,9 +387,19 @@ def paper_resnet_estimate(infer_rate: float, train_rate: float) -> dict:
     return dict(train_s=train, experiments_s=passes / infer_rate, total_h=(train + passes / infer_rate) / 3600)
 
 # %% ../nbs/12_bench.ipynb #f6472f59
-def repeatability(device, batch: int = 256, n_samples: int = 64) -> list[dict]:
-    """Largest |difference| between two runs with identical seeds on `device`: BNN probabilities and attack gradient,
-    WRN-16-4 MC-dropout probabilities and one training step."""
+def repeatability(device: torch.device, batch: int = 256, n_samples: int = 64) -> list[dict]:
+    """Largest |difference| between two runs with identical seeds on `device`.
+
+    Of BNN probabilities and attack gradient, WRN-16-4 MC-dropout probabilities and one training step.
+
+    Args:
+        device: the device to check
+        batch: images of the BNN checks (a quarter of them for the WRN)
+        n_samples: samples of the BNN checks (8 for the WRN)
+
+    Returns:
+        One dict per computation: `computation`, `identical` (bit for bit), `max_abs_diff`, `scale` (largest value).
+    """
     def gen(seed):
         g = torch.Generator(device=device) if device.type == 'cuda' else torch.Generator()
         return g.manual_seed(seed)
@@ -267,9 +442,23 @@ def _source_tree(source) -> Path:
         raise ValueError(f"baseline must be a source tree of snn_robust (with snn_robust/__init__.py), got {source!r}")
     return tree
 
-def reproduce_time(profile: str, device, source: str | Path | None = None) -> dict:
-    """Wall, user and system seconds of `snn-robust reproduce --profile <profile>` from an empty model cache, with
-    this package or the one in the source tree `source`; its seconds per task."""
+def reproduce_time(profile: str, device: str | torch.device, source: str | Path | None = None) -> dict:
+    """Wall, user and system seconds of `snn-robust reproduce --profile <profile>` from an empty model cache.
+
+    With this package or the one in the source tree `source`; also its seconds per task.
+
+    Args:
+        profile: 'smoke', 'quick' or 'paper'
+        device: the `--device` of the run
+        source: a source tree of another version (e.g. a `git worktree`); None: this package's
+
+    Returns:
+        `{'code' (commit or path), 'profile', 'seconds', 'user', 'system', 'tasks' ({task: seconds})}`.
+
+    Raises:
+        ValueError: `source` is not a source tree of snn_robust.
+        RuntimeError: the run failed.
+    """
     tree = _source_tree(source)
     with tempfile.TemporaryDirectory() as d:
         env = {**os.environ, 'SNN_ROBUST_CACHE': f'{d}/cache', 'PYTHONPATH': str(tree)}
@@ -297,10 +486,34 @@ def _bench_model(device, quick: bool):
               else TrainConfig(model='bnn', epochs=PROFILES['quick']['epochs']))
     return get_model(config, device, progress=False)
 
-def run_bench(quick: bool = False, device='auto', out: str | Path = 'bench', parts=None,
-              baseline: str | Path | None = None) -> Path:
-    """Run the benchmarks (all `parts`, or some of `BENCH_PARTS`) and write `out`/RESULTS.md; 'reproduce' also times
-    the source tree `baseline` (another version) where given."""
+def _merge_previous(res: dict, previous: Path, parts: Sequence[str]) -> dict:
+    "`res` with the parts it did not measure kept from `previous` results of the same machine, device and size."
+    today = datetime.date.today().isoformat()
+    res['measured'] = {p: today for p in parts}
+    if not previous.exists(): return res
+    old = json.loads(previous.read_text())
+    if any(old.get(k) != res[k] for k in ('machine', 'quick', 'device')): return res
+    return {**old, **res, 'measured': {**old.get('measured', {}), **res['measured']}}
+
+def run_bench(quick: bool = False, device: str | torch.device = 'auto', out: str | Path = 'bench',
+              parts: Sequence[str] | None = None, baseline: str | Path | None = None) -> Path:
+    """Run the benchmarks (all `parts`, or some of `BENCH_PARTS`) and write `out`/RESULTS.md.
+
+    'reproduce' also times the source tree `baseline` (another version) where given.
+
+    Args:
+        quick: small sizes (`QUICK`, a 1-epoch model, the smoke profile); else `FULL`
+        device: 'auto' (CUDA when present, else the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'
+        out: the output folder of RESULTS.md, results.json and the time-per-sample plot
+        parts: what to measure, names of `BENCH_PARTS`; None: all
+        baseline: a source tree of another version whose reproduce is timed beside this one's; None: none
+
+    Returns:
+        The path of `out`/RESULTS.md (also printed).
+
+    Raises:
+        ValueError: an unknown part or device, or a `baseline` that is not a source tree of snn_robust.
+    """
     from snn_robust.data import load_split
     parts = tuple(BENCH_PARTS if parts is None else parts)
     if bad := [p for p in parts if p not in BENCH_PARTS]:
@@ -345,6 +558,7 @@ def run_bench(quick: bool = False, device='auto', out: str | Path = 'bench', par
               flush=True)
         res['reproduce'] = [reproduce_time(profile, device)]
         if baseline is not None: res['reproduce'].append(reproduce_time(profile, device, baseline))
+    res = _merge_previous(res, out / 'results.json', parts)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=1).encode()))
     text = results_markdown(res)
@@ -354,8 +568,18 @@ def run_bench(quick: bool = False, device='auto', out: str | Path = 'bench', par
 
 # %% ../nbs/12_bench.ipynb #223d54f4
 def bf16_verdict(fp32: float, bf16: float, n: int) -> str:
-    """Whether the bf16 success rate is within Monte-Carlo error (two standard errors of a rate over `n` images) of the
-    fp32 one."""
+    """Whether the bf16 success rate is within Monte-Carlo error of the fp32 one.
+
+    The error: two standard errors of a rate over `n` images.
+
+    Args:
+        fp32: the fp32 attack's success rate
+        bf16: the bf16 attack's success rate
+        n: images the rates are over
+
+    Returns:
+        A sentence for RESULTS.md: the difference, the error, and whether the bf16 mode may be used.
+    """
     err = 2 * math.sqrt(max(fp32 * (1 - fp32), 1 / n) / n)
     return (f"bf16 vs fp32 success rate: {bf16 - fp32:+.3f}, Monte-Carlo error (2 standard errors over {n} images) "
             f"{err:.3f}: "
@@ -365,10 +589,19 @@ def bf16_verdict(fp32: float, bf16: float, n: int) -> str:
 def _f(v, digits=3): return 'n/a' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:.{digits}g}'
 
 def results_markdown(res: dict) -> str:
-    "RESULTS.md: the machine, then one section per measured part."
+    """RESULTS.md: the machine, then one section per measured part.
+
+    Args:
+        res: the benchmark's results (`run_bench`'s results.json)
+
+    Returns:
+        The Markdown.
+    """
     m = res['machine']
     lines = ['# snn-robust bench' + (' (quick)' if res['quick'] else ''), '',
              markdown_table(['machine', ''], [[k, v] for k, v in m.items()]), '']
+    if len(set(res.get('measured', {}).values())) > 1:  # parts measured in separate runs on this machine
+        lines += ['Measured: ' + ', '.join(f'{p} {d}' for p, d in res['measured'].items()) + '.', '']
     if 'rates' in res:
         r = res['rates']
         lines += ['## Machine rates', '',

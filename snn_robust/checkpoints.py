@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, hashlib, json, sys, warnings
 from pathlib import Path
+from typing import Any, Iterator
 import torch
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): processes sharing a cache are not serialised
@@ -16,16 +17,36 @@ from .outputs import atomic_write
 __all__ = ['checkpoint_path', 'save_atomic', 'checkpoint_digest', 'save_checkpoint', 'load_checkpoint', 'checkpoint_lock']
 
 # %% ../nbs/02a_checkpoints.ipynb #0ba611d8
-def checkpoint_path(config, cache: str | Path | None = None) -> Path:
-    "Where the checkpoint of `config` lives: `<cache>/models/<name>.pt`."
+def checkpoint_path(config: Any, cache: str | Path | None = None) -> Path:
+    """Where the checkpoint of `config` lives: `<cache>/models/<name>.pt`.
+
+    Args:
+        config: a `TrainConfig` (typed `Any`: `train` imports this module)
+        cache: the cache folder; None: `cache_dir()` (`SNN_ROBUST_CACHE`, else `~/.cache/snn_robust`)
+
+    Returns:
+        The checkpoint's path, `<name>` being `config.name()` (the file need not exist).
+    """
     return Path(cache if cache is not None else cache_dir()) / 'models' / f'{config.name()}.pt'
 
-def save_atomic(obj, path: Path) -> None:
-    "torch.save through a temporary file in the same folder and an atomic rename."
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save through a temporary file in the same folder and an atomic rename.
+
+    Args:
+        obj: what to save (anything `torch.save` takes)
+        path: the file to write; its folder must exist
+    """
     atomic_write(path, lambda f: torch.save(obj, f))
 
 def checkpoint_digest(payload: dict) -> str:
-    "SHA-256 of a checkpoint: keys, values, tensors (dtype, shape, bytes) in canonical order, without its 'sha256'."
+    """SHA-256 of a checkpoint: keys, values, tensors (dtype, shape, bytes) in canonical order, without its 'sha256'.
+
+    Args:
+        payload: the checkpoint: nested dicts, lists and tuples of tensors and plain values
+
+    Returns:
+        64 hex digits.
+    """
     h = hashlib.sha256()
     def feed(obj):
         if isinstance(obj, torch.Tensor):
@@ -43,13 +64,30 @@ def checkpoint_digest(payload: dict) -> str:
     return h.hexdigest()
 
 def save_checkpoint(payload: dict, path: Path) -> str:
-    "Write `payload` with its SHA-256 under the key 'sha256', atomically; returns the digest."
+    """Write `payload` with its SHA-256 under the key 'sha256', atomically; returns the digest.
+
+    Args:
+        payload: the checkpoint (`checkpoint_digest`); not modified
+        path: the file to write; its folder must exist
+
+    Returns:
+        The digest, 64 hex digits.
+    """
     digest = checkpoint_digest(payload)
     save_atomic({**payload, 'sha256': digest}, path)
     return digest
 
-def load_checkpoint(config, path: Path) -> dict | None:
-    "The checkpoint at `path` if it loads (weights_only), passes SHA-256 and fits `config`; else None, with a warning."
+def load_checkpoint(config: Any, path: Path) -> dict | None:
+    """The checkpoint at `path` if it loads (weights_only), passes SHA-256 and fits `config`; else None, with a warning.
+
+    Args:
+        config: a `TrainConfig` (typed `Any`: `train` imports this module)
+        path: the checkpoint file (`checkpoint_path`)
+
+    Returns:
+        The checkpoint dict ('config', 'config_hash', 'epoch', 'model', 'optimizer', 'sha256'), on the CPU; None
+        when there is no file (no warning) or it is unreadable, corrupt, incomplete or of another configuration.
+    """
     path = Path(path)
     if not path.exists(): return None
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
@@ -71,8 +109,16 @@ def load_checkpoint(config, path: Path) -> dict | None:
     return None
 
 @contextlib.contextmanager
-def checkpoint_lock(path: Path, progress: bool = True):
-    "Exclusive `fcntl.flock` on `<path>.lock`: one process trains a model, others sharing the cache wait, then load it."
+def checkpoint_lock(path: Path, progress: bool = True) -> Iterator[None]:
+    """Exclusive `fcntl.flock` on `<path>.lock`: one process trains a model; others sharing the cache wait, then load.
+
+    Args:
+        path: the checkpoint to lock; its folder is created if need be
+        progress: say on stderr when waiting for another process
+
+    Yields:
+        Nothing: the lock is held inside the `with` block (no lock where `fcntl` is missing, e.g. on Windows).
+    """
     lock = Path(path).with_name(Path(path).name + '.lock')
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, 'a') as f:  # never deleted: removing a lock file others may hold open would let two processes in

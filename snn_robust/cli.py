@@ -4,23 +4,36 @@
 
 # %% ../nbs/11a_cli.ipynb #0c1a0003
 from __future__ import annotations
-import ctypes.util, os, sys
+import argparse, ctypes.util, os, sys
 from pathlib import Path
+from . import __version__
+from .paper import NOTEBOOKS
 
 # %% auto #0
-__all__ = ['TCMALLOC', 'allocator', 'preload_allocator', 'main']
+__all__ = ['TCMALLOC', 'PROFILE_HELP', 'PARTS_HELP', 'allocator', 'preload_allocator', 'main', 'make_parser']
 
 # %% ../nbs/11a_cli.ipynb #11a00002
 TCMALLOC = 'tcmalloc_minimal'  # Debian's libtcmalloc-minimal4
 
 def allocator() -> str:
-    "The `malloc` this process runs on: 'tcmalloc' where it is loaded, else 'glibc' (or 'unknown' off Linux)."
+    """The `malloc` this process runs on: 'tcmalloc' where it is loaded, else 'glibc' (or 'unknown' off Linux).
+
+    Returns:
+        'tcmalloc', 'glibc' or 'unknown' (no `/proc/self/maps`).
+    """
     try: maps = Path('/proc/self/maps').read_text()
     except OSError: return 'unknown'
     return 'tcmalloc' if 'libtcmalloc' in maps else 'glibc'
 
 def preload_allocator(argv: list[str]) -> None:
-    "Re-execute the `snn-robust` command `argv` with tcmalloc preloaded, where it is installed and not yet loaded."
+    """Re-execute the `snn-robust` command `argv` with tcmalloc preloaded, where it is installed and not yet loaded.
+
+    Does nothing where `SNN_ROBUST_ALLOCATOR=glibc`, tcmalloc is missing or loaded, or `argv[0]` is not the
+    `snn-robust` executable; else replaces this process (`os.execve`) with `LD_PRELOAD` and `SNN_ROBUST_PRELOADED=1`.
+
+    Args:
+        argv: the command line, `sys.argv`
+    """
     if os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') != 'tcmalloc' or os.environ.get('SNN_ROBUST_PRELOADED'):
         return
     lib = ctypes.util.find_library(TCMALLOC)
@@ -29,8 +42,96 @@ def preload_allocator(argv: list[str]) -> None:
     preload = ' '.join(p for p in (os.environ.get('LD_PRELOAD'), lib) if p)
     os.execve(argv[0], argv, {**os.environ, 'LD_PRELOAD': preload, 'SNN_ROBUST_PRELOADED': '1'})
 
-def main(argv=None) -> int:
-    "Entry point of the `snn-robust` command: on tcmalloc (where installed and not `SNN_ROBUST_ALLOCATOR=glibc`)."
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `snn-robust` command: on tcmalloc (where installed and not `SNN_ROBUST_ALLOCATOR=glibc`).
+
+    Args:
+        argv: the arguments after the command's name; None: `sys.argv[1:]`, after preloading tcmalloc
+
+    Returns:
+        The exit status (0: success); `snn_robust.reproduce` and torch are imported only after parsing.
+    """
     if argv is None: preload_allocator(sys.argv)
-    from snn_robust.reproduce import main as command
-    return command(argv)
+    args = make_parser().parse_args(argv)
+    from snn_robust.reproduce import run_command
+    return run_command(args)
+
+# %% ../nbs/11a_cli.ipynb #11a00005
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+def _checked(check):
+    "An argparse type from `check(text)`: the package's check, imported on use (not for --help)."
+    def parse(text):
+        try: return check(text)
+        except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
+
+def _profile(text):
+    from snn_robust.experiments import check_profile
+    check_profile(text); return text
+
+def _seed(text):
+    from snn_robust.train import check_seed
+    try: return check_seed(int(text))
+    except ValueError: raise ValueError(f"seed must be a non-negative integer below 2**32, got {text!r}") from None
+
+def _jobs(text):
+    from snn_robust.core import check_count
+    try: return check_count(int(text), 'jobs')
+    except ValueError: raise ValueError(f"jobs must be a positive integer, got {text!r}") from None
+
+def _device(text):
+    from snn_robust.core import get_device
+    return str(get_device(text))
+
+def _part(text):
+    from snn_robust.bench import BENCH_PARTS
+    if text not in BENCH_PARTS: raise ValueError(f"parts must be among {BENCH_PARTS}, got {text!r}")
+    return text
+
+PROFILE_HELP = "scale of the run: smoke (a plumbing check), quick (minutes on a CPU) or paper (default: quick)"
+PARTS_HELP = 'what to measure: grid, pgd, memory, work, wrn, determinism, reproduce (default: all)'
+
+def make_parser() -> argparse.ArgumentParser:
+    """The `snn-robust` argument parser.
+
+    Returns:
+        The parser of the subcommands `reproduce`, `train` and `bench`; a bad argument exits with status 2 and one
+        line on stderr.
+    """
+    parser = _Parser(prog='snn-robust',
+                     description='Reproduce "How Sampling Impacts the Robustness of Stochastic Neural Networks".')
+    parser.add_argument('--version', action='version', version=f'snn-robust {__version__} (malloc: {allocator()})')
+    sub = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
+    profile, seed, device = _checked(_profile), _checked(_seed), _checked(_device)
+    rp = sub.add_parser('reproduce', help='run the section notebooks and write figures/<profile>/ with REPORT.md')
+    rp.add_argument('--profile', type=profile, default='quick', help=PROFILE_HELP)
+    rp.add_argument('--seeds', nargs='+', type=seed, default=[0], help='seeds to run (default: 0)')
+    rp.add_argument('--notebooks', nargs='+', choices=NOTEBOOKS, default=list(NOTEBOOKS),
+                    help='section notebooks to run (default: all)')
+    rp.add_argument('--device', type=device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    rp.add_argument('--figures', default='figures',
+                    help='output folder for figures, tables and the report (default: figures)')
+    rp.add_argument('--runs', default='runs', help='folder for executed notebooks and their numbers (default: runs)')
+    rp.add_argument('--force', action='store_true', help='rerun notebooks whose results exist')
+    rp.add_argument('--jobs', type=_checked(_jobs), default=None,
+                    help='tasks (training, notebooks) run at once, each in a worker process with its share of the '
+                         'cores (default: 2 on a CPU with two or more cores, 1 on a GPU)')
+    tr = sub.add_parser('train', help='train (or load from the cache) the FashionMNIST BNN and IM and print Table 2')
+    tr.add_argument('--profile', type=profile, default='quick', help=PROFILE_HELP)
+    tr.add_argument('--models', nargs='+', choices=('bnn', 'im'), default=['bnn', 'im'], help='models to train')
+    tr.add_argument('--seed', type=seed, default=0, help='training and evaluation seed (default: 0)')
+    tr.add_argument('--device', type=device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    be = sub.add_parser('bench', help='benchmark the Monte-Carlo core against a per-sample loop, the roofline and '
+                                      'EOTPGD; writes bench/RESULTS.md')
+    be.add_argument('--quick', action='store_true', help='small sizes, about a minute (what CI runs)')
+    be.add_argument('--device', type=device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    be.add_argument('--out', default='bench',
+                    help='output folder for RESULTS.md, results.json and the plot (default: bench)')
+    be.add_argument('--parts', nargs='+', type=_checked(_part), default=None, help=PARTS_HELP)
+    be.add_argument('--baseline', default=None,
+                    help="source tree of another version (e.g. from `git worktree add`) whose reproduce from an empty "
+                         "cache is timed beside this one's")
+    return parser

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import contextlib, inspect, math, numbers, os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator
 import torch
 import torch.nn as nn
 
@@ -19,7 +20,17 @@ __all__ = ['PARALLEL_DRAW_MIN', 'PROTOCOL', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES'
 
 # %% ../nbs/00_core.ipynb #75ac31ee
 def get_device(device: str | torch.device = 'auto') -> torch.device:
-    "The torch device named by `device`; `'auto'` picks CUDA when present, else the CPU."
+    """The torch device named by `device`; `'auto'` picks CUDA when present, else the CPU.
+
+    Args:
+        device: 'auto', 'cpu', 'cuda', 'cuda:N', 'mps', or a `torch.device` (returned as it is)
+
+    Returns:
+        The `torch.device`.
+
+    Raises:
+        ValueError: an unknown name, or 'cuda' on a machine without CUDA.
+    """
     if isinstance(device, torch.device): return device
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     if not isinstance(device, str) or device.split(':')[0] not in ('cpu', 'cuda', 'mps'):
@@ -29,8 +40,19 @@ def get_device(device: str | torch.device = 'auto') -> torch.device:
     return torch.device(device)
 
 # %% ../nbs/00_core.ipynb #57d05849
-def check_count(value, name: str = 'n_samples') -> int:
-    "`value` as an int if it is a positive integer, else a `ValueError` naming `name`."
+def check_count(value: object, name: str = 'n_samples') -> int:
+    """`value` as an int if it is a positive integer, else a `ValueError` naming `name`.
+
+    Args:
+        value: the count to check (a bool is not an integer here)
+        name: the parameter's name, for the error message
+
+    Returns:
+        `value` as an `int` >= 1.
+
+    Raises:
+        ValueError: `value` is not a positive integer.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -43,9 +65,24 @@ def _finite(value) -> float | None:
     except (OverflowError, TypeError, ValueError): return None
     return value if math.isfinite(value) else None
 
-def check_real(value, name: str, minimum: float | None = None, strict: bool = False, none_ok: bool = False,
-               note: str = '') -> float | None:
-    "`value` as a float if it is a finite number (> `minimum` if `strict`, else >=), else a `ValueError` naming `name`."
+def check_real(value: object, name: str, minimum: float | None = None, strict: bool = False,
+               none_ok: bool = False, note: str = '') -> float | None:
+    """`value` as a float if finite (> `minimum` if `strict`, else >=), else a `ValueError` naming `name`.
+
+    Args:
+        value: the number to check (a bool is not a number here)
+        name: the parameter's name, for the error message
+        minimum: the lower bound; None for none
+        strict: `value` must exceed `minimum`; else it may equal it
+        none_ok: None passes (and is returned)
+        note: a remark for the error message, e.g. what the parameter means
+
+    Returns:
+        `value` as a `float`, or None when it is None and `none_ok`.
+
+    Raises:
+        ValueError: `value` is not a finite number within the bound.
+    """
     if value is None and none_ok: return None
     v = _finite(value)
     if v is not None and (minimum is None or (v > minimum if strict else v >= minimum)): return v
@@ -54,14 +91,30 @@ def check_real(value, name: str, minimum: float | None = None, strict: bool = Fa
     raise ValueError(f"{name} must be {'None or ' if none_ok else ''}a finite number{bound}{note}, got {value!r}")
 
 # %% ../nbs/00_core.ipynb #b57a4ae4
-def check_generator(generator) -> None:
-    "Raise a `TypeError` unless `generator` is a `torch.Generator` or None."
+def check_generator(generator: object) -> None:
+    """Raise a `TypeError` unless `generator` is a `torch.Generator` or None.
+
+    Args:
+        generator: the argument to check
+
+    Raises:
+        TypeError: `generator` is neither a `torch.Generator` nor None.
+    """
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
 def sample_generators(n_samples: int, generator: torch.Generator | None = None,
                       device: str | torch.device = 'cpu') -> list[torch.Generator]:
-    "One independent generator per realisation, seeded by draws from `generator` (the global RNG when None)."
+    """One independent generator per realisation, seeded by draws from `generator` (the global RNG when None).
+
+    Args:
+        n_samples: number of realisations S (>= 1)
+        generator: draws the S seeds, advancing its state; None: the global RNG (`torch.manual_seed` repeats it)
+        device: where the S generators draw, that of the tensors they fill
+
+    Returns:
+        S seeded `torch.Generator`s on `device`, one per realisation.
+    """
     n_samples = check_count(n_samples)
     check_generator(generator)
     seeds = torch.randint(0, 2**62, (n_samples,), generator=generator,
@@ -93,13 +146,35 @@ def _draw(shape, generators, device, dtype, fill):
     _fill_slices(out, generators, fill)
     return out
 
-def draw_normal(shape, generators: list[torch.Generator] | None, device=None, dtype=None) -> torch.Tensor:
-    "Standard normal `[S, *rest]` noise, slice s drawn from `generators[s]` (the global RNG when None)."
+def draw_normal(shape: tuple[int, ...], generators: list[torch.Generator] | None,
+                device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Standard normal `[S, *rest]` noise, slice s drawn from `generators[s]` (the global RNG when None).
+
+    Args:
+        shape: the noise's shape `(S, *rest)`
+        generators: S generators, one per slice (`sample_generators`); None: the global RNG
+        device: the noise's device; None: torch's default
+        dtype: its floating-point dtype; None: torch's default
+
+    Returns:
+        N(0, 1) draws of shape `shape`; on the CPU large slices are filled in parallel, with the same values.
+    """
     return _draw(shape, generators, device, dtype, lambda t, g: t.normal_(generator=g))
 
-def draw_bernoulli(shape, p: float, generators: list[torch.Generator] | None, device=None,
-                   dtype=None) -> torch.Tensor:
-    "0/1 noise `[S, *rest]` with P(1) = p, slice s drawn from `generators[s]` (the global RNG when None)."
+def draw_bernoulli(shape: tuple[int, ...], p: float, generators: list[torch.Generator] | None,
+                   device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """0/1 noise `[S, *rest]` with P(1) = p, slice s drawn from `generators[s]` (the global RNG when None).
+
+    Args:
+        shape: the noise's shape `(S, *rest)`
+        p: the probability of a 1, in [0, 1]
+        generators: S generators, one per slice (`sample_generators`); None: the global RNG
+        device: the noise's device; None: torch's default
+        dtype: its floating-point dtype; None: torch's default
+
+    Returns:
+        0/1 draws of shape `shape`, in `dtype`.
+    """
     return _draw(shape, generators, device, dtype, lambda t, g: t.bernoulli_(p, generator=g))
 
 # %% ../nbs/00_core.ipynb #3e18b958
@@ -108,14 +183,38 @@ class StochasticClassifier(nn.Module):
     classes: int | None = None  # number of classes K, where the model knows it
 
     def check_input(self, x: torch.Tensor) -> None:
-        "Raise a `ValueError` naming `x` if inputs of this shape cannot go through the model (subclasses refine this)."
+        """Raise a `ValueError` naming `x` if inputs of this shape cannot go through the model (subclasses refine this).
+
+        Args:
+            x: inputs `[B, ...]`
+
+        Raises:
+            ValueError: the model cannot take inputs of this shape.
+        """
     def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        "Logits `[S, B, K]` of realisation s at `xs[s]`, its randomness drawn from `generators[s]`."
+        """Logits `[S, B, K]` of realisation s at `xs[s]`, its randomness drawn from `generators[s]`.
+
+        Args:
+            xs: inputs `[S, B, ...]`, one batch per realisation (often one batch expanded S times)
+            generators: S generators, `generators[s]` draws realisation s; None: the global RNG
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `xs`.
+        """
         raise NotImplementedError
 
     def sample_logits(self, x: torch.Tensor, n_samples: int,
                       generator: torch.Generator | None = None) -> torch.Tensor:
-        "Logits `[n_samples, B, K]` of `n_samples` independent realisations f(x, theta_s) (Definition 3.1)."
+        """Logits `[n_samples, B, K]` of `n_samples` independent realisations f(x, theta_s) (Definition 3.1).
+
+        Args:
+            x: inputs `[B, ...]`, e.g. images `[B, C, H, W]`
+            n_samples: number of realisations S (>= 1)
+            generator: seeds the S realisations (`sample_generators`); None: the global RNG
+
+        Returns:
+            Logits `[S, B, K]`, slice s from realisation theta_s, differentiable with respect to `x`.
+        """
         n_samples = check_count(n_samples)
         gens = sample_generators(n_samples, generator, device=x.device)
         return self.realisations(x.expand(n_samples, *x.shape), gens)
@@ -123,8 +222,16 @@ class StochasticClassifier(nn.Module):
 # %% ../nbs/00_core.ipynb #941a1feb
 PROTOCOL = 'sample_logits(x, n_samples, generator=None) -> [n_samples, B, K]'
 
-def check_model(model, name: str = 'model') -> None:
-    "Raise a `TypeError` naming `name` unless `model` has a method `sample_logits(x, n_samples, generator=None)`."
+def check_model(model: object, name: str = 'model') -> None:
+    """Raise a `TypeError` naming `name` unless `model` has a method `sample_logits(x, n_samples, generator=None)`.
+
+    Args:
+        model: the object to check; only the signature of its `sample_logits` is read, not its output
+        name: the parameter's name, for the error message
+
+    Raises:
+        TypeError: `model` has no `sample_logits` that takes `(x, n_samples, generator)`.
+    """
     method = getattr(model, 'sample_logits', None)
     if not callable(method): raise TypeError(f"{name} must implement {PROTOCOL}; got {type(model).__name__}")
     try: signature = inspect.signature(method)
@@ -136,8 +243,14 @@ def check_model(model, name: str = 'model') -> None:
 
 # %% ../nbs/00_core.ipynb #95179203
 class GaussianLinear(StochasticClassifier):
-    "Linear stochastic classifier f(x, W) = W^T x + b, W_ij ~ N(mean_ij, std^2) per realisation (Theorem 3.2)."
-    def __init__(self, mean: torch.Tensor, bias: torch.Tensor, std: float):
+    """Linear stochastic classifier f(x, W) = W^T x + b, W_ij ~ N(mean_ij, std^2) per realisation (Theorem 3.2).
+
+    Args:
+        mean: the weights' means `[D, K]`, D input features (inputs are flattened) and K classes
+        bias: the bias `[K]` (not random)
+        std: the standard deviation of every weight (> 0)
+    """
+    def __init__(self, mean: torch.Tensor, bias: torch.Tensor, std: float) -> None:
         super().__init__()
         check_real(std, 'std', 0, strict=True)
         if bias.shape != mean.shape[1:]:
@@ -146,11 +259,11 @@ class GaussianLinear(StochasticClassifier):
         self.mean, self.bias, self.std = nn.Parameter(mean), nn.Parameter(bias), std
         self.classes = mean.shape[1]
 
-    def check_input(self, x):
+    def check_input(self, x: torch.Tensor) -> None:
         if x[0].numel() != self.mean.shape[0]:
             raise ValueError(f"x must have {self.mean.shape[0]} features per input, got shape {tuple(x.shape)}")
 
-    def realisations(self, xs, generators):
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
         w = self.mean + self.std * draw_normal((xs.shape[0], *self.mean.shape), generators, xs.device, xs.dtype)
         return xs.flatten(2) @ w + self.bias
 
@@ -160,25 +273,69 @@ DEFAULT_ROW_BYTES = 2**15  # per (sample, input) pair, for models that do not sa
 
 def chunk_plan(n_samples: int, batch: int, chunk_size: int | None = None, sample_bytes: int = 0,
                row_bytes: int = DEFAULT_ROW_BYTES, budget: int = MEMORY_BUDGET) -> tuple[int, int]:
-    "(samples, inputs) per chunk: as many as fit `budget`, `sample_bytes` per realisation, `row_bytes` per pair."
+    """(samples, inputs) per chunk: as many as fit `budget`, `sample_bytes` per realisation, `row_bytes` per pair.
+
+    Args:
+        n_samples: realisations S to go through in all
+        batch: inputs B to go through in all
+        chunk_size: realisations per chunk, overriding the budget (then all B inputs go in each chunk); None: plan
+        sample_bytes: bytes one realisation's own noise takes (e.g. its weights), whatever the number of inputs
+        row_bytes: bytes one (realisation, input) pair takes (activations)
+        budget: bytes one chunk may take
+
+    Returns:
+        `(samples, inputs)` per chunk, each >= 1 (one pair even where it exceeds the budget).
+    """
     if chunk_size is not None:
         return min(check_count(chunk_size, 'chunk_size'), n_samples), batch
     inputs = max(1, min(batch, (budget - sample_bytes) // row_bytes))
     return max(1, min(n_samples, budget // (sample_bytes + inputs * row_bytes))), inputs
 
 def memory_budget(device: torch.device) -> int:
-    "Bytes a chunk may take on `device`: `MEMORY_BUDGET` on the CPU, a quarter of the GPU's memory on CUDA."
+    """Bytes a chunk may take on `device`: `MEMORY_BUDGET` on the CPU, a quarter of the GPU's memory on CUDA.
+
+    Args:
+        device: the device the chunks run on
+
+    Returns:
+        The budget in bytes.
+    """
     return torch.cuda.get_device_properties(device).total_memory // 4 if device.type == 'cuda' else MEMORY_BUDGET
 
-def model_chunk_plan(model, n_samples: int, batch: int, chunk_size: int | None = None,
-                     device=torch.device('cpu')) -> tuple[int, int]:
-    "`chunk_plan` with the footprint `model` declares (`sample_bytes`, `row_bytes`) and the budget of `device`."
+def model_chunk_plan(model: StochasticClassifier, n_samples: int, batch: int, chunk_size: int | None = None,
+                     device: torch.device = torch.device('cpu')) -> tuple[int, int]:
+    """`chunk_plan` with the footprint `model` declares (`sample_bytes`, `row_bytes`) and the budget of `device`.
+
+    Args:
+        model: the classifier; its attributes `sample_bytes` and `row_bytes`, where it has them, give its footprint
+        n_samples: realisations S to go through in all
+        batch: inputs B to go through in all
+        chunk_size: realisations per chunk, overriding the plan; None: plan from the budget
+        device: the device the chunks run on (`memory_budget`)
+
+    Returns:
+        `(samples, inputs)` per chunk, as `chunk_plan`.
+    """
     return chunk_plan(n_samples, batch, chunk_size, getattr(model, 'sample_bytes', 0),
                       getattr(model, 'row_bytes', DEFAULT_ROW_BYTES), memory_budget(device))
 
 # %% ../nbs/00_core.ipynb #961591b7
-def check_inputs(model, x, n_samples, name='n_samples') -> int:
-    "Check `model` (the protocol), `x` (finite floating-point inputs [B, ...] the model accepts) and the count `name`."
+def check_inputs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, name: str = 'n_samples') -> int:
+    """Check `model` (the protocol), `x` (finite floating-point inputs [B, ...] the model accepts) and the count `name`.
+
+    Args:
+        model: must have `sample_logits(x, n_samples, generator=None)` (`check_model`); its `check_input`, if any, runs
+        x: inputs `[B, ...]`, B >= 1, finite floating-point values
+        n_samples: the count to check (`check_count`)
+        name: the count's name, for the error message
+
+    Returns:
+        `n_samples` as an `int`.
+
+    Raises:
+        TypeError: `model` breaks the protocol or `x` is not a floating-point tensor.
+        ValueError: `x` has no batch dimension, is empty, holds NaN or infinity, or `n_samples` is not positive.
+    """
     check_model(model)
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         got = type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype
@@ -188,8 +345,18 @@ def check_inputs(model, x, n_samples, name='n_samples') -> int:
     if callable(getattr(model, 'check_input', None)): model.check_input(x)
     return check_count(n_samples, name)
 
-def check_labels(y, batch: int, classes: int | None = None) -> None:
-    "Raise an error naming `y` unless it holds `batch` integer class labels in [0, classes)."
+def check_labels(y: torch.Tensor, batch: int, classes: int | None = None) -> None:
+    """Raise an error naming `y` unless it holds `batch` integer class labels in [0, classes).
+
+    Args:
+        y: the labels to check, `[B]`
+        batch: B, the number of inputs they label
+        classes: the number of classes K; None: only y >= 0 is checked
+
+    Raises:
+        TypeError: `y` is not a tensor of integers.
+        ValueError: `y` has another shape than `[batch]` or a label out of range.
+    """
     if not isinstance(y, torch.Tensor) or y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
         got = type(y).__name__ if not isinstance(y, torch.Tensor) else y.dtype
         raise TypeError(f"y must be a tensor of integer class labels, got {got}")
@@ -198,8 +365,15 @@ def check_labels(y, batch: int, classes: int | None = None) -> None:
         raise ValueError(f"y must hold class labels in [0, {classes if classes is not None else 'K'}), "
                          f"got values in [{y.min().item()}, {y.max().item()}]")
 
-def resolve_generator(generator):
-    "`generator` itself, or for None a CPU generator seeded from the global RNG (`torch.manual_seed` repeats runs)."
+def resolve_generator(generator: torch.Generator | None) -> torch.Generator:
+    """`generator` itself, or for None a CPU generator seeded from the global RNG (`torch.manual_seed` repeats runs).
+
+    Args:
+        generator: a generator, or None
+
+    Returns:
+        A `torch.Generator`.
+    """
     if generator is None:
         return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
     check_generator(generator)
@@ -207,26 +381,77 @@ def resolve_generator(generator):
 
 PRECISIONS = ('fp32', 'bf16')
 
-def check_precision(precision) -> str:
-    "`precision` if it is one of `PRECISIONS`, else a `ValueError` naming it."
+def check_precision(precision: object) -> str:
+    """`precision` if it is one of `PRECISIONS`, else a `ValueError` naming it.
+
+    Args:
+        precision: the argument to check
+
+    Returns:
+        `precision`: 'fp32' or 'bf16'.
+
+    Raises:
+        ValueError: `precision` is not in `PRECISIONS`.
+    """
     if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     return precision
 
-def check_mc_args(model, x, n_samples, generator=None, chunk_size=None, precision='fp32', name='n_samples') -> int:
-    "The checks of a Monte-Carlo entry point, made once (one scan of `x`); returns the sample count `name`."
+def check_mc_args(model: StochasticClassifier, x: torch.Tensor, n_samples: int,
+                  generator: torch.Generator | None = None, chunk_size: int | None = None, precision: str = 'fp32',
+                  name: str = 'n_samples') -> int:
+    """The checks of a Monte-Carlo entry point, made once (one scan of `x`); returns the sample count `name`.
+
+    Args:
+        model: must follow the protocol (`check_inputs`)
+        x: inputs `[B, ...]`, finite floating-point values
+        n_samples: the sample count to check
+        generator: a `torch.Generator` or None
+        chunk_size: None or a positive integer
+        precision: one of `PRECISIONS`
+        name: the sample count's name, for the error message
+
+    Returns:
+        `n_samples` as an `int`.
+
+    Raises:
+        TypeError: as `check_inputs` and `check_generator`.
+        ValueError: as `check_inputs`, or a bad `chunk_size` or `precision`.
+    """
     n_samples = check_inputs(model, x, n_samples, name)
     check_generator(generator)
     if chunk_size is not None: check_count(chunk_size, 'chunk_size')
     check_precision(precision)
     return n_samples
 
-def autocast(precision: str, device: torch.device):
-    "The autocast context of `precision`: 'fp32' (off) or the opt-in 'bf16' (products and convolutions in bfloat16)."
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """The autocast context of `precision`: 'fp32' (off) or the opt-in 'bf16' (products and convolutions in bfloat16).
+
+    Args:
+        precision: 'fp32' or 'bf16'
+        device: the device the computation runs on (its type picks the autocast)
+
+    Returns:
+        A context manager: `torch.autocast` for 'bf16', a no-op for 'fp32'.
+    """
     return torch.autocast(device.type, dtype=torch.bfloat16) if precision == 'bf16' else contextlib.nullcontext()
 
 # %% ../nbs/00_core.ipynb #5e0a7c3d
-def check_logits(model, logits, n_samples: int, batch: int, grad: bool = False, y=None) -> None:
-    "Raise an error naming `model` unless its `logits` are finite floats [n_samples, B, K], with a gradient if `grad`."
+def check_logits(model: StochasticClassifier, logits: torch.Tensor, n_samples: int, batch: int, grad: bool = False,
+                 y: torch.Tensor | None = None) -> None:
+    """Raise an error naming `model` unless its `logits` are finite floats [n_samples, B, K], with a gradient if `grad`.
+
+    Args:
+        model: the model that returned `logits` (named in the error; its `classes`, if set, must equal K)
+        logits: what its `sample_logits` returned
+        n_samples: S, the realisations asked for
+        batch: B, the inputs given
+        grad: the logits must carry a gradient to the inputs
+        y: labels `[B]` to check against K where the model does not declare `classes`; None: no check
+
+    Raises:
+        TypeError: the logits are not a floating-point tensor.
+        ValueError: a wrong shape, no gradient though `grad`, NaN or infinite values, or a label >= K.
+    """
     # Detected: a missing sample dimension ([B, K]), leading sizes other than [n_samples, B] (so [B, S, K] when B != S),
     # K other than model.classes, integer logits, NaN or infinity, a detached output. Not detectable from the output:
     # [B, S, K] when B == S, and realisations that are not independent (e.g. one draw repeated S times).
@@ -261,8 +486,25 @@ def _iter_chunks(model, x, n_samples, generator, plan, grad=False, precision='fp
                 if first: check_logits(model, logits, n, xc.shape[0], grad, y); first = False
                 yield rows, xc, logits.to(x.dtype)
 
-def iter_sample_chunks(model, x, n_samples, generator=None, chunk_size=None, grad=False, precision='fp32'):
-    "Yield `(input_slice, x_chunk, logits[s, b, K])` over chunks (in x's dtype); with `grad`, `x_chunk` is a leaf."
+def iter_sample_chunks(model: StochasticClassifier, x: torch.Tensor, n_samples: int,
+                       generator: torch.Generator | None = None, chunk_size: int | None = None, grad: bool = False,
+                       precision: str = 'fp32') -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
+    """Yield `(input_slice, x_chunk, logits[s, b, K])` over chunks (in x's dtype); with `grad`, `x_chunk` is a leaf.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]`
+        n_samples: realisations S in the sample set
+        generator: draws the sample set; every input chunk sees the same S realisations. None: seeded from the global
+            RNG
+        chunk_size: realisations per chunk; None: as many as fit the device's memory budget (`model_chunk_plan`)
+        grad: `x_chunk` requires a gradient and the logits carry one
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+
+    Yields:
+        `(input_slice, x_chunk, logits)`: the rows of `x` in the chunk, those rows `[b, ...]`, and the logits
+        `[s, b, K]` of the chunk's s realisations, in x's dtype.
+    """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
     yield from _iter_chunks(model, x, n_samples, resolve_generator(generator), plan, grad, precision)
@@ -270,8 +512,23 @@ def iter_sample_chunks(model, x, n_samples, generator=None, chunk_size=None, gra
 # %% ../nbs/00_core.ipynb #885e1eac
 REDUCTIONS = {'probs': lambda l: l.softmax(-1), 'logits': lambda l: l}
 
-def sample_probs(model, x, n_samples, *, generator=None, chunk_size=None, precision='fp32') -> torch.Tensor:
-    "Per-realisation class probabilities f(x, theta_s) of eq. (2), `[S, B, K]` (no gradient)."
+def sample_probs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *,
+                 generator: torch.Generator | None = None, chunk_size: int | None = None,
+                 precision: str = 'fp32') -> torch.Tensor:
+    """Per-realisation class probabilities f(x, theta_s) of eq. (2), `[S, B, K]` (no gradient).
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: inputs `[B, ...]`, e.g. images `[B, C, H, W]`, finite floating-point values
+        n_samples: realisations S in the sample set
+        generator: draws the sample set (the same state gives the same realisations); None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget. Memory only: the
+            realisations are the same
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+
+    Returns:
+        Probabilities `[S, B, K]`, row s the softmax of realisation s's logits.
+    """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     return _sample_probs(model, x, n_samples, resolve_generator(generator), chunk_size, precision)
 
@@ -291,19 +548,60 @@ def _mc_mean(model, x, n_samples, generator, chunk_size, reduce, precision='fp32
         out[rows] += part
     return out / n_samples
 
-def mc_probs(model, x, n_samples, *, generator=None, chunk_size=None, precision='fp32') -> torch.Tensor:
-    "Eq. (2): f^S(x) = 1/S sum_s softmax f(x, theta_s), `[B, K]` (no gradient)."
+def mc_probs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *,
+             generator: torch.Generator | None = None, chunk_size: int | None = None,
+             precision: str = 'fp32') -> torch.Tensor:
+    """Eq. (2): f^S(x) = 1/S sum_s softmax f(x, theta_s), `[B, K]` (no gradient).
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: inputs `[B, ...]`, e.g. images `[B, C, H, W]`, finite floating-point values
+        n_samples: realisations S in the sample set
+        generator: draws the sample set (the same state gives the same realisations); None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget. Memory only: the
+            realisations are the same
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+
+    Returns:
+        The Monte-Carlo prediction f^S(x), class probabilities `[B, K]` in x's dtype.
+    """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     return _mc_mean(model, x, n_samples, resolve_generator(generator), chunk_size, 'probs', precision)
 
-def mc_logits(model, x, n_samples, *, generator=None, chunk_size=None, precision='fp32') -> torch.Tensor:
-    "Logits averaged over the sample set, `[B, K]` (no gradient; the CW attack of appendix C.3 uses them)."
+def mc_logits(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *,
+              generator: torch.Generator | None = None, chunk_size: int | None = None,
+              precision: str = 'fp32') -> torch.Tensor:
+    """Logits averaged over the sample set, `[B, K]` (no gradient; the CW attack of appendix C.3 uses them).
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]`, finite floating-point values
+        n_samples: realisations S in the sample set
+        generator: draws the sample set (the same state gives the same realisations); None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+
+    Returns:
+        Mean logits `[B, K]`, 1/S sum_s f(x, theta_s), in x's dtype.
+    """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     return _mc_mean(model, x, n_samples, resolve_generator(generator), chunk_size, 'logits', precision)
 
 # %% ../nbs/00_core.ipynb #2bada350
-def mc_probs_nested(model, x, sizes, *, generator=None, chunk_size=None) -> dict[int, torch.Tensor]:
-    "Eq. (2) for each S in `sizes` from the first S realisations of one sample set (section 4.5): {S: [B, K]}."
+def mc_probs_nested(model: StochasticClassifier, x: torch.Tensor, sizes: Iterable[int], *,
+                    generator: torch.Generator | None = None, chunk_size: int | None = None) -> dict[int, torch.Tensor]:
+    """Eq. (2) for each S in `sizes` from the first S realisations of one sample set (section 4.5): {S: [B, K]}.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]`, finite floating-point values
+        sizes: sample-set sizes S (positive integers, in any order, repeats ignored); max(sizes) realisations are drawn
+        generator: draws the sample set; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        `{S: f^S(x)}` for each distinct S, probabilities `[B, K]`, smaller sets nested in the larger ones.
+    """
     sizes = sorted({check_count(s, 'sizes') for s in sizes})
     if not sizes: raise ValueError("sizes must hold one or more positive integers, got none")
     n_samples = check_mc_args(model, x, sizes[-1], generator, chunk_size)
@@ -311,14 +609,40 @@ def mc_probs_nested(model, x, sizes, *, generator=None, chunk_size=None) -> dict
     return {s: cum[s - 1] / s for s in sizes}
 
 # %% ../nbs/00_core.ipynb #2e59bddb
-def check_reduce(reduce) -> str:
-    "`reduce` if it is one of `REDUCTIONS`, else a `ValueError` naming it."
+def check_reduce(reduce: object) -> str:
+    """`reduce` if it is one of `REDUCTIONS`, else a `ValueError` naming it.
+
+    Args:
+        reduce: the argument to check
+
+    Returns:
+        `reduce`: 'probs' or 'logits'.
+
+    Raises:
+        ValueError: `reduce` is not in `REDUCTIONS`.
+    """
     if reduce not in REDUCTIONS: raise ValueError(f"reduce must be one of {sorted(REDUCTIONS)}, got {reduce!r}")
     return reduce
 
-def mc_grad(model, x, fn, n_samples, *, reduce='probs', generator=None, chunk_size=None,
-            precision='fp32') -> tuple[torch.Tensor, torch.Tensor]:
-    "Values `fn(f^S(x))` [B] and their input gradients [B, ...], the gradient of section 3.2; f^S averages `reduce`."
+def mc_grad(model: StochasticClassifier, x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], n_samples: int,
+            *, reduce: str = 'probs', generator: torch.Generator | None = None, chunk_size: int | None = None,
+            precision: str = 'fp32') -> tuple[torch.Tensor, torch.Tensor]:
+    """Values `fn(f^S(x))` [B] and their input gradients [B, ...], the gradient of section 3.2; f^S averages `reduce`.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`); its logits must be differentiable with respect to x
+        x: inputs `[B, ...]`, finite floating-point values
+        fn: maps f^S(x) `[B, K]` to one value per input `[B]`, e.g. a loss; row b may depend on row b only
+        n_samples: realisations S in the sample set
+        reduce: what f^S averages: 'probs' (softmax, eq. (2)) or 'logits'
+        generator: draws the sample set; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget. Several chunks
+            cost a second forward pass over the same realisations
+        precision: 'fp32', or 'bf16' to run the model under bfloat16 autocast
+
+    Returns:
+        `(values, grad)`: `fn(f^S(x))` `[B]` (detached) and its gradient with respect to x, shaped like x.
+    """
     check_reduce(reduce)
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     return _mc_grad(model, x, fn, n_samples, reduce, resolve_generator(generator), chunk_size, precision)
@@ -349,9 +673,22 @@ def _mc_grad(model, x, fn, n_samples, reduce, generator, chunk_size, precision='
         return values.detach(), grad
 
 # %% ../nbs/00_core.ipynb #70ea6ed7
-def mc_jacobian(model, x, n_samples, *, reduce='probs', generator=None,
-                chunk_size=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "f^S(x) [B, K] of eq. (2) (averaging `reduce`) and its input Jacobian [B, K, ...] from one sample set."
+def mc_jacobian(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *, reduce: str = 'probs',
+                generator: torch.Generator | None = None,
+                chunk_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """f^S(x) [B, K] of eq. (2) (averaging `reduce`) and its input Jacobian [B, K, ...] from one sample set.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`); its logits must be differentiable with respect to x
+        x: inputs `[B, ...]`, finite floating-point values
+        n_samples: realisations S in the sample set
+        reduce: what f^S averages: 'probs' (softmax, eq. (2)) or 'logits'
+        generator: draws the sample set; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        `(f, jacobian)`: f^S(x) `[B, K]` and d f^S(x) / dx `[B, K, *x.shape[1:]]`, one backward pass per class.
+    """
     check_reduce(reduce)
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size)
     return _mc_jacobian(model, x, n_samples, reduce, resolve_generator(generator), chunk_size)

@@ -25,7 +25,17 @@ class Split:
     def __len__(self): return len(self.y)
 
     def first(self, n: int | None) -> 'Split':
-        "The first `n` examples (all when None): the paper evaluates on the first 1,000 test images."
+        """The first `n` examples (all when None): the paper evaluates on the first 1,000 test images.
+
+        Args:
+            n: how many examples, a positive integer (more than there are: all); None: all
+
+        Returns:
+            A `Split` of views of the first `n` images and labels (this split itself for None).
+
+        Raises:
+            ValueError: `n` is neither None nor a positive integer.
+        """
         if n is None: return self
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer or None, got {n!r}")
@@ -42,11 +52,23 @@ FASHION_FILES = {'train': ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte')
 CIFAR_FILES = {'train': [f'data_batch_{i}' for i in range(1, 6)], 'test': ['test_batch']}
 
 def cache_dir() -> Path:
-    "The package's cache folder: `SNN_ROBUST_CACHE`, else `~/.cache/snn_robust`."
+    """The package's cache folder: `SNN_ROBUST_CACHE`, else `~/.cache/snn_robust`.
+
+    Returns:
+        The folder's path (it need not exist).
+    """
     return Path(os.environ.get('SNN_ROBUST_CACHE', Path.home() / '.cache' / 'snn_robust'))
 
 def data_folders(dataset: str) -> list[Path]:
-    "Folders searched for `dataset`, in order."
+    """Folders searched for `dataset`, in order.
+
+    Args:
+        dataset: 'fashion_mnist' or 'cifar10'
+
+    Returns:
+        `$SNN_ROBUST_DATA/<sub>` and `$SNN_ROBUST_DATA` if set, Debian's folder (FashionMNIST only), then
+        `<cache>/data/<sub>`, `<sub>` being torchvision's folder for the data set.
+    """
     sub = {'fashion_mnist': 'FashionMNIST/raw', 'cifar10': 'cifar-10-batches-py'}[dataset]
     roots = [Path(os.environ['SNN_ROBUST_DATA'])] if os.environ.get('SNN_ROBUST_DATA') else []
     folders = [p for r in roots for p in (r / sub, r)]
@@ -55,7 +77,17 @@ def data_folders(dataset: str) -> list[Path]:
 
 # %% ../nbs/01_data.ipynb #0e89c18c
 def read_idx(path: Path) -> np.ndarray:
-    "An IDX file (`.gz` or not) as a uint8 array."
+    """An IDX file (`.gz` or not) as a uint8 array.
+
+    Args:
+        path: the file, gzipped if its name ends in `.gz`
+
+    Returns:
+        The array, in the shape the file's header gives (e.g. `[N, 28, 28]` images, `[N]` labels).
+
+    Raises:
+        ValueError: the file is unreadable, not an IDX file of unsigned bytes, or truncated.
+    """
     opener = gzip.open if str(path).endswith('.gz') else open
     try:
         with opener(path, 'rb') as f: data = f.read()
@@ -72,7 +104,12 @@ def read_idx(path: Path) -> np.ndarray:
     return body.reshape(shape)
 
 def write_idx(path: Path, array: np.ndarray) -> None:
-    "Write a uint8 array as a gzipped IDX file (for tests and small local copies)."
+    """Write a uint8 array as a gzipped IDX file (for tests and small local copies).
+
+    Args:
+        path: the file to write (gzipped whatever its name)
+        array: the values, converted to uint8
+    """
     header = bytes([0, 0, 0x08, array.ndim]) + b''.join(int(n).to_bytes(4, 'big') for n in array.shape)
     with gzip.open(path, 'wb') as f: f.write(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
@@ -129,7 +166,21 @@ def _download(dataset, folder):
 
 def load_split(dataset: str = 'fashion_mnist', split: str = 'test', n: int | None = None,
                download: bool = False) -> Split:
-    "Split `split` of `dataset` in [0, 1], its first `n` examples; local copies first, torchvision's if `download`."
+    """Split `split` of `dataset` in [0, 1], its first `n` examples; local copies first, torchvision's if `download`.
+
+    Args:
+        dataset: 'fashion_mnist' or 'cifar10'
+        split: 'train' or 'test'
+        n: keep the first `n` examples; None: all
+        download: where no local copy is found (`data_folders`), download it with torchvision into the cache
+
+    Returns:
+        A `Split`: images `[N, C, H, W]` float32 in [0, 1] ([N, 1, 28, 28] or [N, 3, 32, 32]), labels `[N]` int64.
+
+    Raises:
+        FileNotFoundError: the data set is not found (and not downloaded); the message says how to get it.
+        ValueError: a file is corrupt, or an unknown `dataset` or `split`.
+    """
     if dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if split not in SPLITS: raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     loader = _load_fashion_mnist if dataset == 'fashion_mnist' else _load_cifar10
@@ -143,7 +194,19 @@ def load_split(dataset: str = 'fashion_mnist', split: str = 'test', n: int | Non
     return Split(x.float().div_(255), y, f'{dataset}/{split}').first(n)
 
 def check_dataset(dataset: str, required: bool = True) -> bool:
-    "Load both splits: a corrupt file raises `ValueError`, a missing set `FileNotFoundError` (False if not `required`)."
+    """Load both splits: a corrupt file raises `ValueError`, a missing set `FileNotFoundError` (or False if optional).
+
+    Args:
+        dataset: 'fashion_mnist' or 'cifar10'
+        required: raise `FileNotFoundError` if the data set is missing; else return False
+
+    Returns:
+        True if both splits load; False if the data set is missing and not `required`.
+
+    Raises:
+        FileNotFoundError: the data set is missing and `required`.
+        ValueError: a file is corrupt.
+    """
     try:
         for split in SPLITS: load_split(dataset, split)
     except FileNotFoundError:

@@ -41,7 +41,17 @@ PROFILES = {
 }
 
 def check_profile(profile: str) -> dict:
-    "The settings of `profile`, or a `ValueError` naming the allowed profiles."
+    """The settings of `profile`, or a `ValueError` naming the allowed profiles.
+
+    Args:
+        profile: 'smoke', 'quick' or 'paper'
+
+    Returns:
+        `PROFILES[profile]`: epochs, test images, sample sizes, etc. (the ResNets' caps under 'wrn').
+
+    Raises:
+        ValueError: `profile` is not in `PROFILES`.
+    """
     if profile not in PROFILES: raise ValueError(f"profile must be one of {tuple(PROFILES)}, got {profile!r}")
     return PROFILES[profile]
 
@@ -49,7 +59,11 @@ class NotRun(Exception):
     "An experiment that cannot run here (e.g. CIFAR-10 absent); its message is the reason the report gives."
 
 def cifar10_available() -> bool:
-    "Whether CIFAR-10 can be loaded without a download."
+    """Whether CIFAR-10 can be loaded without a download.
+
+    Returns:
+        True if a local copy of CIFAR-10's test split is found (`data_folders`).
+    """
     try: load_split('cifar10', 'test', 1); return True
     except FileNotFoundError: return False
 
@@ -71,14 +85,29 @@ class ModelSpec:
     recipe: Recipe | None = None  # a new kind of model's recipe, registered under `name` (its configs' `model`)
 
 def mlp_config(kind: str) -> Callable:
-    "The configurations of the FashionMNIST MLP trained with recipe `kind` ('bnn' or 'im') per profile."
+    """The configurations of the FashionMNIST MLP trained with recipe `kind` ('bnn' or 'im') per profile.
+
+    Args:
+        kind: the recipe, 'bnn' or 'im'
+
+    Returns:
+        `config(profile, seed=0, noise_var=0.0) -> TrainConfig`, a `ModelSpec`'s `config`.
+    """
     def config(profile, seed=0, noise_var=0.0):
         p = check_profile(profile)
         return TrainConfig(model=kind, epochs=p['epochs'], n_train=p['n_train'], seed=seed, noise_var=noise_var)
     return config
 
 def resnet_config(dropout: float) -> Callable:
-    "The configurations of the MC-dropout WRN with `dropout` per profile: CIFAR-10, or a FashionMNIST stand-in."
+    """The configurations of the MC-dropout WRN with `dropout` per profile: CIFAR-10, or a FashionMNIST stand-in.
+
+    Args:
+        dropout: the dropout probability, in [0, 1)
+
+    Returns:
+        `config(profile, seed=0, noise_var=0.0) -> TrainConfig`, a `ModelSpec`'s `config`; it raises `NotRun` at
+        the 'paper' profile where CIFAR-10 is absent (other profiles then use FashionMNIST).
+    """
     def config(profile, seed=0, noise_var=0.0):
         w, cifar = check_profile(profile)['wrn'], cifar10_available()
         if profile == 'paper' and not cifar:
@@ -89,7 +118,14 @@ def resnet_config(dropout: float) -> Callable:
     return config
 
 def resnet_label(config: TrainConfig) -> str:
-    "'ResNet dropout p', with the architecture and data where they are not the paper's WRN-28-10 on CIFAR-10."
+    """'ResNet dropout p', with the architecture and data where they are not the paper's WRN-28-10 on CIFAR-10.
+
+    Args:
+        config: the ResNet's configuration
+
+    Returns:
+        The label figures and the report use, e.g. 'ResNet dropout 0.3 (WRN-10-1 on FashionMNIST, CIFAR-10 absent)'.
+    """
     label = f'ResNet dropout {config.dropout}'
     if (config.depth, config.widen_factor, config.dataset) == (28, 10, 'cifar10'): return label
     data = 'FashionMNIST, CIFAR-10 absent' if config.dataset == 'fashion_mnist' else config.dataset
@@ -106,14 +142,29 @@ MODEL_SPECS = {
 }
 
 def register(spec: ModelSpec) -> ModelSpec:
-    "Add `spec` to the experiments (its recipe, if it brings one, to the trainer): every section then runs it."
+    """Add `spec` to the experiments (its recipe, if it brings one, to the trainer): every section then runs it.
+
+    Args:
+        spec: the model's spec; one of the same name is replaced
+
+    Returns:
+        `spec`.
+
+    Raises:
+        TypeError: `spec` is not a `ModelSpec`.
+    """
     if not isinstance(spec, ModelSpec): raise TypeError(f"spec must be a ModelSpec, got {type(spec).__name__}")
     if spec.recipe is not None: RECIPES[spec.name] = spec.recipe
     MODEL_SPECS[spec.name] = spec
     return spec
 
 def variance_pairs() -> list[tuple[str, str]]:
-    "The (lower, higher prediction variance) pairs of section 4.2, from the specs."
+    """The (lower, higher prediction variance) pairs of section 4.2, from the specs.
+
+    Returns:
+        `[(lower, higher), ...]` model names, e.g. `[('bnn', 'im'), ('dropout0.3', 'dropout0.6')]`; pairs with a
+        member missing are left out.
+    """
     pairs = {}
     for spec in MODEL_SPECS.values():
         if spec.pair is not None: pairs.setdefault(spec.pair, [None, None])[spec.higher_variance] = spec.name
@@ -121,18 +172,50 @@ def variance_pairs() -> list[tuple[str, str]]:
 
 # %% ../nbs/03b_experiments.ipynb #9d46525c
 def check_model_name(name: str) -> ModelSpec:
-    "The spec of experiment model `name`, or a `ValueError` naming the registered models."
+    """The spec of experiment model `name`, or a `ValueError` naming the registered models.
+
+    Args:
+        name: a key of `MODEL_SPECS`
+
+    Returns:
+        Its `ModelSpec`.
+
+    Raises:
+        ValueError: `name` is not registered.
+    """
     if name not in MODEL_SPECS: raise ValueError(f"model must be one of {tuple(MODEL_SPECS)}, got {name!r}")
     return MODEL_SPECS[name]
 
 def experiment_config(name: str, profile: str, seed: int = 0, noise_var: float = 0.0) -> TrainConfig:
-    "The training configuration of model `name` at `profile` (`noise_var` > 0: section 4.1's noise training)."
+    """The training configuration of model `name` at `profile` (`noise_var` > 0: section 4.1's noise training).
+
+    Args:
+        name: a registered model, a key of `MODEL_SPECS`
+        profile: 'smoke', 'quick' or 'paper'
+        seed: the training seed
+        noise_var: the variance of the Gaussian training noise; 0: none
+
+    Returns:
+        The `TrainConfig`.
+
+    Raises:
+        NotRun: the model cannot be trained here (the paper's ResNets without CIFAR-10).
+    """
     spec = check_model_name(name)
     check_profile(profile)
     return spec.config(profile, seed, noise_var)
 
 def experiment_settings(profile: str, name: str) -> dict:
-    "The profile's experiment settings for model `name`: capped by its spec's `caps` entry (the ResNets)."
+    """The profile's experiment settings for model `name`: capped by its spec's `caps` entry (the ResNets).
+
+    Args:
+        profile: 'smoke', 'quick' or 'paper'
+        name: a registered model
+
+    Returns:
+        A copy of the profile's settings with, for a capped model, its test images, S_I, variance samples and
+        sample sizes (at most `max_samples`) taken from the cap.
+    """
     p, spec = dict(check_profile(profile)), check_model_name(name)
     if spec.caps is None: return p
     w = p[spec.caps]
@@ -143,7 +226,17 @@ def experiment_settings(profile: str, name: str) -> dict:
 
 # %% ../nbs/03b_experiments.ipynb #b27ac4d1
 def resolve_models(model: str) -> list[str]:
-    "The models a notebook runs: every registered model for 'all', else the one named."
+    """The models a notebook runs: every registered model for 'all', else the one named.
+
+    Args:
+        model: 'all' or a registered model's name
+
+    Returns:
+        The model names, in registration order.
+
+    Raises:
+        ValueError: `model` is neither 'all' nor registered.
+    """
     if model == 'all': return list(MODEL_SPECS)
     if model not in MODEL_SPECS: raise ValueError(f"model must be 'all' or one of {tuple(MODEL_SPECS)}, got {model!r}")
     return [model]
@@ -164,13 +257,38 @@ class Experiment:
     settings: dict
 
 def model_config(name: str, profile: str, seed: int = 0, noise: bool = False) -> TrainConfig:
-    "The configuration of model `name` at `profile`; `noise`: trained with section 4.1's noise of its data set."
+    """The configuration of model `name` at `profile`; `noise`: trained with section 4.1's noise of its data set.
+
+    Args:
+        name: a registered model
+        profile: 'smoke', 'quick' or 'paper'
+        seed: the training seed
+        noise: trained with Gaussian noise of variance `NOISE_VAR[dataset]`
+
+    Returns:
+        The `TrainConfig`.
+
+    Raises:
+        NotRun: the model cannot be trained here.
+    """
     spec = check_model_name(name)
     config = spec.config(profile, seed)
     return spec.config(profile, seed, NOISE_VAR[config.dataset]) if noise else config
 
 def notebook_models(notebook: str, profile: str, seed: int = 0) -> dict[str, TrainConfig]:
-    "The trained models section `notebook` loads at `profile`, by name (those that cannot run here left out)."
+    """The trained models section `notebook` loads at `profile`, by name (those that cannot run here left out).
+
+    Args:
+        notebook: a section notebook, a key of `SECTIONS` (e.g. '08_attack_samples')
+        profile: 'smoke', 'quick' or 'paper'
+        seed: the training seed
+
+    Returns:
+        `{model name: TrainConfig}`; empty for a notebook without trained models.
+
+    Raises:
+        ValueError: `notebook` is not in `SECTIONS`.
+    """
     if notebook not in SECTIONS: raise ValueError(f"notebook must be one of {tuple(SECTIONS)}, got {notebook!r}")
     models = {}
     for name in MODEL_SPECS if SECTIONS[notebook].models != 'none' else ():
@@ -178,9 +296,24 @@ def notebook_models(notebook: str, profile: str, seed: int = 0) -> dict[str, Tra
         except NotRun: pass  # the notebook records why
     return models
 
-def load_experiment(name: str, profile: str, seed: int = 0, device='auto', noise: bool = False,
+def load_experiment(name: str, profile: str, seed: int = 0, device: str | torch.device = 'auto', noise: bool = False,
                     progress: bool = True) -> Experiment:
-    "Train (or load) model `name` at `profile`, with the profile's first test images; raises `NotRun` with the reason."
+    """Train (or load) model `name` at `profile`, with the profile's first test images; raises `NotRun` with the reason.
+
+    Args:
+        name: a registered model
+        profile: 'smoke', 'quick' or 'paper'
+        seed: the training seed
+        device: where the model and test images go ('auto': CUDA when present, else the CPU)
+        noise: load the model trained with section 4.1's Gaussian noise
+        progress: show a progress bar while training
+
+    Returns:
+        The `Experiment`: the model in eval mode, its configuration, label, settings and test images on `device`.
+
+    Raises:
+        NotRun: the model cannot run here (the paper's ResNets without CIFAR-10).
+    """
     spec, device = check_model_name(name), get_device(device)
     config = model_config(name, profile, seed, noise)
     model = get_model(config, device, progress=progress)
@@ -190,15 +323,40 @@ def load_experiment(name: str, profile: str, seed: int = 0, device='auto', noise
                       test.x.to(device), test.y.to(device), settings)
 
 # %% ../nbs/03b_experiments.ipynb #0e7b0006
-def check_parameters(profile: str, seed: int, model: str, device) -> None:
-    "Check a section notebook's parameters before any work; each error names the parameter and what is allowed."
+def check_parameters(profile: str, seed: int, model: str, device: str | torch.device) -> None:
+    """Check a section notebook's parameters before any work; each error names the parameter and what is allowed.
+
+    Args:
+        profile: 'smoke', 'quick' or 'paper'
+        seed: an integer in [0, 2**32)
+        model: 'all' or a registered model
+        device: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
+
+    Raises:
+        ValueError: a parameter is not allowed.
+    """
     check_profile(profile); check_seed(seed); resolve_models(model); get_device(device)
 
-def run_section(section: str, per_model: Callable, profile: str = 'smoke', seed: int = 0, model: str = 'all',
-                device='cpu', noise: bool | None = None, progress: bool = True) -> dict:
+def run_section(section: str, per_model: Callable[[Experiment, torch.Generator], dict], profile: str = 'smoke',
+                seed: int = 0, model: str = 'all', device: str | torch.device = 'cpu', noise: bool | None = None,
+                progress: bool = True) -> dict:
     """Run `per_model(exp, generator)` for each model `model` names at `profile`; its fields collected per model.
 
-    `noise`: load the models trained with Gaussian noise; None: as the paper's section does (`paper.SECTIONS`)."""
+    Args:
+        section: the paper's section, a key of `SCHEMAS` ('4.1' to '4.5')
+        per_model: `per_model(exp, generator)` runs one model (an `Experiment`) and returns `{field: value}`, the
+            section's fields; `generator` is a CPU generator seeded with `seed`
+        profile: 'smoke', 'quick' or 'paper'
+        seed: the seed of the models' training and of each model's generator
+        model: 'all' or a registered model's name
+        device: where the models run
+        noise: load the models trained with Gaussian noise; None: as the paper's section does (`paper.SECTIONS`)
+        progress: show progress bars while training
+
+    Returns:
+        The results: `section`, `profile`, `seed`, each field `{model: value}`, `labels`, `paper_setting`,
+        `not_run` (`{model: reason}`) and an empty `claims` for the notebook's verdicts.
+    """
     fields = check_section(section)
     check_parameters(profile, seed, model, device)
     if noise is None: noise = any(s.number == section and s.models == 'noise-trained' for s in SECTIONS.values())
@@ -224,12 +382,33 @@ SCHEMAS = {  # section -> {field: paths below a model's entry to dicts keyed by 
 }
 
 def check_section(section: str) -> dict:
-    "The fields `section` declares, or a `ValueError` naming the sections."
+    """The fields `section` declares, or a `ValueError` naming the sections.
+
+    Args:
+        section: the paper's section, '3' or '4.1' to '4.5'
+
+    Returns:
+        `SCHEMAS[section]`: `{field: paths to dicts keyed by sample size}`.
+
+    Raises:
+        ValueError: `section` is not in `SCHEMAS`.
+    """
     if section not in SCHEMAS: raise ValueError(f"section must be one of {tuple(SCHEMAS)}, got {section!r}")
     return SCHEMAS[section]
 
-def save_results(results: dict, out_dir) -> Path:
-    "Write a section's `results` as `<out_dir>/results.json` (atomically), after checking its declared fields."
+def save_results(results: dict, out_dir: str | Path) -> Path:
+    """Write a section's `results` as `<out_dir>/results.json` (atomically), after checking its declared fields.
+
+    Args:
+        results: the section's results (`run_section`), JSON-serialisable
+        out_dir: the folder to write to; created if need be
+
+    Returns:
+        The path written.
+
+    Raises:
+        ValueError: a common or declared field is missing.
+    """
     missing = [f for f in (*COMMON_FIELDS, *check_section(results.get('section'))) if f not in results]
     if missing: raise ValueError(f"results of section {results['section']} lack the fields {missing}")
     return save_json(results, Path(out_dir) / 'results.json')
@@ -237,8 +416,15 @@ def save_results(results: dict, out_dir) -> Path:
 def _int_keys(d: dict) -> dict:
     return {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in d.items()}
 
-def load_results(path) -> dict:
-    "A section's `results.json` with its sample-size keys as integers again (as `SCHEMAS` declares)."
+def load_results(path: str | Path) -> dict:
+    """A section's `results.json` with its sample-size keys as integers again (as `SCHEMAS` declares).
+
+    Args:
+        path: the `results.json` file
+
+    Returns:
+        The results, as `run_section` made them.
+    """
     results = json.loads(Path(path).read_text())
     for field, paths in check_section(results['section']).items():
         for entry in results[field].values():
@@ -257,7 +443,15 @@ def _with_paper(value: str, paper: dict, name: str, size: int, is_paper: bool, f
     return value if number is None else f"{value} (paper {number:{fmt}})"
 
 def table1(per_seed: list[dict]) -> tuple[list, list]:
-    "Table 1 (FGM attack length per S_A, mean ± std over seeds) from section 4.4's results, with the paper's values."
+    """Table 1 (FGM attack length per S_A, mean ± std over seeds) from section 4.4's results, with the paper's values.
+
+    Args:
+        per_seed: section 4.4's results (`load_results`), one per seed, the same models in each
+
+    Returns:
+        `(headers, rows)`: a row per model (label, eta, mean attack length per S_A, extreme predictions), the
+        paper's value beside each cell of a model in the paper's setting.
+    """
     first = per_seed[0]
     sizes = sorted({s for n in first['lengths'] for s in first['lengths'][n]})
     headers = ['model', 'eta'] + [f'S_A={s}' for s in sizes] + ['single-sample max f_c = 1']
@@ -270,7 +464,15 @@ def table1(per_seed: list[dict]) -> tuple[list, list]:
     return headers, rows
 
 def table2(per_seed: list[dict]) -> tuple[list, list]:
-    "Table 2 (clean accuracy % per S_I, mean ± std over seeds) from section 4.5's results, with the paper's values."
+    """Table 2 (clean accuracy % per S_I, mean ± std over seeds) from section 4.5's results, with the paper's values.
+
+    Args:
+        per_seed: section 4.5's results (`load_results`), one per seed, the same models in each
+
+    Returns:
+        `(headers, rows)`: a row per model (label, accuracy in % per S_I), the paper's value beside each cell of a
+        model in the paper's setting.
+    """
     first = per_seed[0]
     sizes = sorted({s for n in first['clean'] for s in first['clean'][n]})
     headers = ['model'] + [f'S_I={s}' for s in sizes]

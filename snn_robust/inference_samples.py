@@ -4,10 +4,13 @@
 
 # %% ../nbs/10_inference_samples.ipynb #9c8c132d
 from __future__ import annotations
+from typing import Sequence
 import numpy as np
 import torch
 from .attacks import attack_gradient, eta_grid, fgm_step, step_sweep
+from .core import StochasticClassifier
 from .data import load_split
+from .experiments import Experiment
 from .paper import N_ATTACK, TABLE_ETA, claim_key
 from .theory import linearise, terms_for
 from .train import clean_accuracy
@@ -16,8 +19,21 @@ from .train import clean_accuracy
 __all__ = ['closest_margin_terms', 'inference_samples_experiment', 'verdict_c11', 'verdict_c12', 'verdict_c13', 'verdicts']
 
 # %% ../nbs/10_inference_samples.ipynb #47f016ad
-def closest_margin_terms(model, x, y, delta, n_infer, generator=None) -> dict:
-    "Gradient norm, cos alpha and their product (Thm 3.2) for the smallest margin min_c f^I_{y-c}(x), a fresh set I."
+def closest_margin_terms(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
+                         n_infer: int, generator: torch.Generator | None = None) -> dict:
+    """Gradient norm, cos alpha and their product (Thm 3.2) for the smallest margin min_c f^I_{y-c}(x), a fresh set I.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]`
+        y: true labels `[B]`
+        delta: the perturbation `[B, ...]`, shaped like x, that cos alpha is measured against
+        n_infer: inference samples S_I of the set I
+        generator: draws I; None: seeded from the global RNG
+
+    Returns:
+        `grad_norm`, `cos` and `product`, each a list with one value per input (cos 0 where the gradient is 0).
+    """
     t = terms_for(linearise(model, x, y, n_infer, generator=generator), delta)
     own = torch.nn.functional.one_hot(y, t.margin.shape[1]).bool()
     c = t.margin.masked_fill(own, float('inf')).argmin(1, keepdim=True)
@@ -25,8 +41,17 @@ def closest_margin_terms(model, x, y, delta, n_infer, generator=None) -> dict:
     return dict(grad_norm=norm.tolist(), cos=cos.tolist(), product=(norm * cos).tolist())
 
 # %% ../nbs/10_inference_samples.ipynb #ac26d9f8
-def inference_samples_experiment(exp, generator) -> dict:
-    "Section 4.5 for one model, per S_I: clean accuracy (Table 2), margin terms (Fig. 7, 16), FGM accuracy (Fig. 17)."
+def inference_samples_experiment(exp: Experiment, generator: torch.Generator) -> dict:
+    """Section 4.5 for one model, per S_I: clean accuracy (Table 2), margin terms (Fig. 7, 16), FGM accuracy (Fig. 17).
+
+    Args:
+        exp: the trained model with its settings and test images (`load_experiment`)
+        generator: draws every sample set of the section, in turn (`run_section` seeds it)
+
+    Returns:
+        `clean` (`{S_I: accuracy in %}`), `n_clean_images`, `terms` (`{S_I: closest_margin_terms}`) and `attacked`
+        (`{'eta': etas, S_I: accuracy per eta}`).
+    """
     sizes, data = list(exp.settings['infer_samples']), exp.config.dataset
     full = load_split(data, 'test') if exp.spec.whole_test_set else exp.test
     out = dict(clean=clean_accuracy(exp.model, full, sizes, seed=exp.seed), n_clean_images=len(full))
@@ -41,19 +66,43 @@ def inference_samples_experiment(exp, generator) -> dict:
 
 # %% ../nbs/10_inference_samples.ipynb #4a4c7424
 def verdict_c11(clean: dict) -> dict:
-    "C11: clean accuracy rises with S_I (largest above S_I = 1) and saturates (largest within 1 point of S_I = 10)."
+    """C11: clean accuracy rises with S_I (largest above S_I = 1) and saturates (largest within 1 point of S_I = 10).
+
+    Args:
+        clean: `{S_I: clean accuracy in %}`
+
+    Returns:
+        `holds` and `accuracy` (`clean`).
+    """
     s = sorted(clean)
     rises, saturates = clean[s[-1]] > clean[s[0]], abs(clean[s[-1]] - clean.get(10, clean[s[-1]])) <= 1.0
     return dict(holds=bool(rises and saturates), accuracy=clean)
 
-def verdict_c12(attacked: dict, sizes) -> dict:
-    "C12: mean accuracy under attack (positive eta) differs by at most 0.02 between S_I >= 5."
+def verdict_c12(attacked: dict, sizes: Sequence[int]) -> dict:
+    """C12: mean accuracy under attack (positive eta) differs by at most 0.02 between S_I >= 5.
+
+    Args:
+        attacked: `{S_I: accuracy per eta}`, the first eta 0
+        sizes: the values of S_I to compare
+
+    Returns:
+        `holds` (False with fewer than two S_I >= 5), `mean_attacked_accuracy` per S_I and `spread`.
+    """
     means = {s: float(np.mean(attacked[s][1:])) for s in sizes if s >= 5}
     spread = max(means.values()) - min(means.values()) if means else float('nan')
     return dict(holds=bool(len(means) > 1 and spread <= 0.02), mean_attacked_accuracy=means, spread=spread)
 
-def verdict_c13(terms: dict, sizes) -> dict:
-    "C13: mean gradient norm and cos fall with S_I; the mean product varies by <= 15 % over S_I >= 5."
+def verdict_c13(terms: dict, sizes: Sequence[int]) -> dict:
+    """C13: mean gradient norm and cos fall with S_I; the mean product varies by <= 15 % over S_I >= 5.
+
+    Args:
+        terms: `{S_I: closest_margin_terms}`
+        sizes: the values of S_I, smallest first
+
+    Returns:
+        `holds`, `product_variation` (relative range over S_I >= 5), `mean_grad_norm`, `mean_cos` and
+        `mean_product` per S_I.
+    """
     mean = {k: {s: float(np.nanmean(terms[s][k])) for s in sizes} for k in ('grad_norm', 'cos', 'product')}
     big = [mean['product'][s] for s in sizes if s >= 5]
     variation = (max(big) - min(big)) / abs(np.mean(big)) if big else float('nan')
@@ -62,7 +111,15 @@ def verdict_c13(terms: dict, sizes) -> dict:
     return dict(holds=bool(holds), product_variation=float(variation), **{f'mean_{k}': v for k, v in mean.items()})
 
 def verdicts(results: dict) -> dict:
-    "Section 4.5's verdicts: C11, C12 and C13 for each model that ran."
+    """Section 4.5's verdicts: C11, C12 and C13 for each model that ran.
+
+    Args:
+        results: section 4.5's results (`run_section`, `load_results`)
+
+    Returns:
+        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
+        them: 'C11/<model>', 'C12/<model>', 'C13/<model>'.
+    """
     out = {}
     for name in results['clean']:
         sizes = list(results['terms'][name])

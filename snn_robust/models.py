@@ -4,21 +4,31 @@
 
 # %% ../nbs/02_models.ipynb #067c7da9
 from __future__ import annotations
-import math, numbers
+import inspect, math, numbers
 from contextlib import contextmanager
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from typing import Callable
+from torch.func import functional_call
 from .core import (DEFAULT_ROW_BYTES, StochasticClassifier, check_count, check_model, check_real, draw_normal,
                              draw_bernoulli, sample_generators)
 
 # %% auto #0
-__all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet', 'Deterministic',
-           'as_deterministic', 'Smoothed']
+__all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'DROPOUT_LAYERS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet',
+           'Deterministic', 'as_deterministic', 'Smoothed', 'MCDropout', 'mc_dropout', 'GaussianWeights',
+           'gaussian_weights', 'FromSampler', 'from_sampler']
 
 # %% ../nbs/02_models.ipynb #11cb40e3
 class VMGLinear(nn.Module):
-    "Layer of the VMG BNN (Louizos & Welling; section 4, appendix B.1): weights MN(M, diag(u), diag(v)), bias row."
+    """Layer of the VMG BNN (Louizos & Welling; section 4, appendix B.1): weights MN(M, diag(u), diag(v)), bias row.
+
+    Args:
+        in_features: inputs per example, `in`; the weight `[in + 1, out]` has the bias as its last row
+        out_features: outputs per example, `out`
+        init_var: the initial variance u_i v_j of every weight (> 0), u_i = v_j = sqrt(init_var); M starts uniform with
+            variance 1 / in, its bias row at 0
+    """
     def __init__(self, in_features: int, out_features: int, init_var: float = 1e-4):
         super().__init__()
         check_count(in_features, 'in_features'); check_count(out_features, 'out_features')
@@ -31,12 +41,27 @@ class VMGLinear(nn.Module):
         self.col_logvar = nn.Parameter(torch.full((out_features,), 0.5 * math.log(init_var)))
 
     @property
-    def row_var(self): return self.row_logvar.exp()
+    def row_var(self) -> torch.Tensor:
+        "The row variances u = exp(row_logvar) `[in + 1]`, the last for the bias row."
+        return self.row_logvar.exp()
     @property
-    def col_var(self): return self.col_logvar.exp()
+    def col_var(self) -> torch.Tensor:
+        "The column variances v = exp(col_logvar) `[out]`."
+        return self.col_logvar.exp()
 
     def forward(self, h: torch.Tensor, generators: list[torch.Generator] | None = None) -> torch.Tensor:
-        "h [S, B, in] (or [B, in] shared by all S) -> [S, B, out], slice s through W_s = M + U^1/2 E_s V^1/2."
+        """h [S, B, in] (or [B, in] shared by all S) -> [S, B, out], slice s through W_s = M + U^1/2 E_s V^1/2.
+
+        Args:
+            h: inputs `[S, B, in]`, one batch per realisation, or `[B, in]` shared by all S realisations
+            generators: S generators, `generators[s]` draws E_s; None: the global RNG (only for `h` `[S, B, in]`)
+
+        Returns:
+            Outputs `[S, B, out]`, differentiable with respect to `h` and the layer's parameters.
+
+        Raises:
+            ValueError: `h` is `[B, in]` and `generators` is None.
+        """
         if h.ndim == 2 and generators is None:
             raise ValueError("a shared input [B, in] needs generators, one per realisation")
         S, (B, n) = (len(generators), h.shape) if h.ndim == 2 else (h.shape[0], h.shape[1:])
@@ -60,11 +85,22 @@ class VMGLinear(nn.Module):
         return mean + (noise + su[-1] * eps_t[..., n].unsqueeze(1)) * sv
 
     def mean_forward(self, h: torch.Tensor) -> torch.Tensor:
-        "h [..., in] through the mean weights M (the deterministic counterpart)."
+        """h [..., in] through the mean weights M (the deterministic counterpart).
+
+        Args:
+            h: inputs `[..., in]`
+
+        Returns:
+            Outputs `[..., out]`, h M[:-1] + M[-1].
+        """
         return h @ self.mean[:-1] + self.mean[-1]
 
     def kl(self) -> torch.Tensor:
-        "Closed-form KL(MN(M, U, V) || MN(0, I, I)) = (tr U tr V + ||M||^2 - np - p log|U| - n log|V|) / 2."
+        """Closed-form KL(MN(M, U, V) || MN(0, I, I)) = (tr U tr V + ||M||^2 - np - p log|U| - n log|V|) / 2.
+
+        Returns:
+            The KL divergence, a scalar tensor (n = in + 1 rows, p = out columns), differentiable in M, u and v.
+        """
         n, p = self.mean.shape
         return 0.5 * (self.row_var.sum() * self.col_var.sum() + self.mean.pow(2).sum() - n * p
                       - p * self.row_logvar.sum() - n * self.col_logvar.sum())
@@ -73,7 +109,14 @@ class VMGLinear(nn.Module):
 CPU_BLOCK_BYTES = 2**23  # activations of one block of samples on the CPU (8 MiB: 16 samples x 1000 inputs x 128 units)
 
 class StochasticMLP(StochasticClassifier):
-    "MLP of `VMGLinear` layers with ReLU: the BNN (VMG) and infinite mixture (IM) of section 4 and appendix B.1."
+    """MLP of `VMGLinear` layers with ReLU: the BNN (VMG) and infinite mixture (IM) of section 4 and appendix B.1.
+
+    Args:
+        in_features: input features D; inputs `[B, ...]` are flattened (784: FashionMNIST's 1 x 28 x 28)
+        hidden: the units of each hidden layer (the paper: two layers of 128)
+        classes: classes K
+        init_var: the initial variance of every weight (`VMGLinear`)
+    """
     def __init__(self, in_features: int = 784, hidden: tuple[int, ...] = (128, 128), classes: int = 10,
                  init_var: float = 1e-4):
         super().__init__()
@@ -89,17 +132,35 @@ class StochasticMLP(StochasticClassifier):
         self.sample_bytes = 4 * sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:]))
         self.row_bytes = 4 * 4 * sum(sizes[1:])
 
-    def check_input(self, x):
+    def check_input(self, x: torch.Tensor) -> None:
         if x[0].numel() != self.in_features:
             raise ValueError(f"x must have {self.in_features} values per input (e.g. [B, 1, 28, 28]), "
                              f"got shape {tuple(x.shape)}")
 
-    def sample_logits(self, x, n_samples, generator=None):
-        "Logits [n_samples, B, K]; `x` goes in once, shared by all realisations (one GEMM each way, first layer)."
+    def sample_logits(self, x: torch.Tensor, n_samples: int,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Logits [n_samples, B, K]; `x` goes in once, shared by all realisations (one GEMM each way, first layer).
+
+        Args:
+            x: inputs `[B, ...]` with `in_features` values each, e.g. images `[B, 1, 28, 28]`
+            n_samples: number of realisations S (>= 1)
+            generator: seeds the S realisations (`sample_generators`); None: the global RNG
+
+        Returns:
+            Logits `[S, B, K]`, slice s from realisation theta_s, differentiable with respect to `x`.
+        """
         return self._logits(x.flatten(1), sample_generators(check_count(n_samples), generator, x.device))
 
-    def realisations(self, xs, generators):
-        "Logits [S, B, K]: realisation s draws all its weights from `generators[s]`."
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s draws all its weights from `generators[s]`.
+
+        Args:
+            xs: inputs `[S, B, ...]`, one batch per realisation, `in_features` values per input
+            generators: S generators, `generators[s]` draws realisation s; None: the global RNG
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `xs` and the parameters.
+        """
         return self._logits(xs.flatten(2), generators)
 
     def _logits(self, h, generators):
@@ -114,8 +175,15 @@ class StochasticMLP(StochasticClassifier):
             if i < len(self.layers) - 1: h = F.relu(h)
         return h
 
-    def deterministic_logits(self, x):
-        "Logits [B, K] of the network with its mean weights."
+    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K] of the network with its mean weights.
+
+        Args:
+            x: inputs `[B, ...]` with `in_features` values each
+
+        Returns:
+            Logits `[B, K]`, differentiable with respect to `x`.
+        """
         h = x.flatten(1)
         for i, layer in enumerate(self.layers):
             h = layer.mean_forward(h)
@@ -123,12 +191,23 @@ class StochasticMLP(StochasticClassifier):
         return h
 
     def kl(self) -> torch.Tensor:
-        "KL of the weight distribution to the standard matrix-variate normal prior, summed over layers."
+        """KL of the weight distribution to the standard matrix-variate normal prior, summed over layers.
+
+        Returns:
+            The KL divergence, a scalar tensor (the ELBO's regulariser).
+        """
         return sum(layer.kl() for layer in self.layers)
 
 # %% ../nbs/02_models.ipynb #d68cdb63
 class WideBasic(nn.Module):
-    "Pre-activation wide block of `WideResNet` (appendix B.2): BN-ReLU-conv, dropout, BN-ReLU-conv, plus shortcut."
+    """Pre-activation wide block of `WideResNet` (appendix B.2): BN-ReLU-conv, dropout, BN-ReLU-conv, plus shortcut.
+
+    Args:
+        in_planes: input channels
+        planes: output channels
+        dropout: the dropout probability between the two convolutions, in [0, 1)
+        stride: the stride of the second convolution and of the 1 x 1 shortcut convolution (there if the shape changes)
+    """
     def __init__(self, in_planes: int, planes: int, dropout: float, stride: int = 1):
         super().__init__()
         self.bn1, self.conv1 = nn.BatchNorm2d(in_planes), nn.Conv2d(in_planes, planes, 3, padding=1)
@@ -137,7 +216,17 @@ class WideBasic(nn.Module):
         self.shortcut = (nn.Conv2d(in_planes, planes, 1, stride=stride) if stride != 1 or in_planes != planes
                          else nn.Identity())
 
-    def forward(self, x, drop):
+    def forward(self, x: torch.Tensor, drop: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.Tensor:
+        """The block's output at `x`, with `drop` as its dropout.
+
+        Args:
+            x: activations `[N, in_planes, H, W]`
+            drop: `drop(h, p)` applies dropout of probability p to `h` (`WideResNet`: F.dropout, masks per realisation
+                or the identity)
+
+        Returns:
+            Activations `[N, planes, ceil(H / stride), ceil(W / stride)]`.
+        """
         out = self.conv2(F.relu(self.bn2(drop(self.conv1(F.relu(self.bn1(x))), self.dropout))))
         return out + self.shortcut(x)
 
@@ -152,7 +241,15 @@ CHANNEL_STATS = {3: ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),  # CIF
                  1: ((0.2860,), (0.3530,))}                               # FashionMNIST
 
 class WideResNet(StochasticClassifier):
-    "WRN-depth-k (Zagoruyko & Komodakis) with MC dropout in every block: the CIFAR-10 model (section 4, appendix B.2)."
+    """WRN-depth-k (Zagoruyko & Komodakis) with MC dropout in every block: the CIFAR-10 model (section 4, appendix B.2).
+
+    Args:
+        depth: 6n + 4 with n >= 1, n blocks per stage (the paper: 28)
+        widen_factor: k, the width multiplier (the paper: 10)
+        dropout: the dropout probability in every block, in [0, 1)
+        in_channels: image channels C; pixel-space inputs are normalised inside (`CHANNEL_STATS`, else mean = std = 0.5)
+        classes: classes K
+    """
     def __init__(self, depth: int = 28, widen_factor: int = 10, dropout: float = 0.3, in_channels: int = 3,
                  classes: int = 10):
         super().__init__()
@@ -178,7 +275,7 @@ class WideResNet(StochasticClassifier):
         # 32 x 32 on average
         self.row_bytes = 4 * 6 * sum(b.conv1.out_channels for b in self.blocks) * 32 * 32 // 4
 
-    def check_input(self, x):
+    def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < 4:
             raise ValueError(f"x must be images [B, {self.in_channels}, H, W] with H, W >= 4, "
                              f"got shape {tuple(x.shape)}")
@@ -188,8 +285,15 @@ class WideResNet(StochasticClassifier):
         for block in self.blocks: out = block(out, drop)
         return self.linear(F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1))
 
-    def forward(self, x):
-        "Logits [B, K]; dropout active in training mode only (standard training)."
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K]; dropout active in training mode only (standard training).
+
+        Args:
+            x: images `[B, C, H, W]` in pixel space
+
+        Returns:
+            Logits `[B, K]`; batch norm as its mode says (batch statistics in training mode).
+        """
         return self._features(x, lambda h, p: F.dropout(h, p, self.training))
 
     @contextmanager
@@ -200,8 +304,16 @@ class WideResNet(StochasticClassifier):
         finally:
             for m, mode in modes: m.train(mode)
 
-    def realisations(self, xs, generators):
-        "Logits [S, B, K]: realisation s draws dropout masks for every input from `generators[s]`; BN on running stats."
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s draws every input's dropout masks from `generators[s]`; BN on running stats.
+
+        Args:
+            xs: images `[S, B, C, H, W]`, one batch per realisation
+            generators: S generators, `generators[s]` draws realisation s's masks; None: the global RNG
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `xs`; modes and batch-norm statistics stay as they were.
+        """
         S, B = xs.shape[:2]
         def drop(h, p):
             if p == 0: return h
@@ -210,35 +322,73 @@ class WideResNet(StochasticClassifier):
         with self._frozen_batch_norm():
             return self._features(xs.reshape(S * B, *xs.shape[2:]), drop).view(S, B, -1)
 
-    def deterministic_logits(self, x):
-        "Logits [B, K] with dropout off and BN on running statistics."
+    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K] with dropout off and BN on running statistics.
+
+        Args:
+            x: images `[B, C, H, W]` in pixel space
+
+        Returns:
+            Logits `[B, K]` of the deterministic network (section 4.3), differentiable with respect to `x`.
+        """
         with self._frozen_batch_norm():
             return self._features(x, lambda h, p: h)
 
 # %% ../nbs/02_models.ipynb #418cd14c
 class Deterministic(StochasticClassifier):
-    "The deterministic counterpart of `model` (section 4.3) under the protocol: every realisation is its mean network."
-    def __init__(self, model):
+    """The deterministic counterpart of `model` (section 4.3) under the protocol: every realisation is its mean network.
+
+    Args:
+        model: has `deterministic_logits(x) -> [B, K]` and `check_input(x)` (`StochasticMLP`, `WideResNet`, `MCDropout`,
+            `GaussianWeights`)
+    """
+    def __init__(self, model: StochasticClassifier):
         super().__init__()
         if not callable(getattr(model, 'deterministic_logits', None)):
             raise TypeError(f"{type(model).__name__} has no deterministic counterpart (no deterministic_logits method)")
         self.model, self.classes = model, getattr(model, 'classes', None)
 
-    def check_input(self, x): self.model.check_input(x)
+    def check_input(self, x: torch.Tensor) -> None: self.model.check_input(x)
 
-    def realisations(self, xs, generators):
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Logits [S, B, K] of the deterministic network at each `xs[s]`; nothing is random, `generators` goes unused.
+
+        Args:
+            xs: inputs `[S, B, ...]`; one batch expanded S times (or S = 1) goes through the network once
+            generators: not used
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `xs`.
+        """
         S, B = xs.shape[:2]
         if S == 1 or xs.stride(0) == 0: return self.model.deterministic_logits(xs[0]).expand(S, B, -1)
         return self.model.deterministic_logits(xs.reshape(S * B, *xs.shape[2:])).view(S, B, -1)
 
-def as_deterministic(model) -> Deterministic:
-    "The deterministic network of section 4.3: dropout off, or mean weights for VMG layers."
+def as_deterministic(model: StochasticClassifier) -> Deterministic:
+    """The deterministic network of section 4.3: dropout off, or mean weights for VMG layers.
+
+    Args:
+        model: has `deterministic_logits(x) -> [B, K]` and `check_input(x)`: `StochasticMLP`, `WideResNet`, or what
+            `mc_dropout` and `gaussian_weights` return
+
+    Returns:
+        A `Deterministic`: `sample_logits(x, S)` is `deterministic_logits(x)` S times, `[S, B, K]`.
+
+    Raises:
+        TypeError: `model` has no `deterministic_logits` method.
+    """
     return Deterministic(model)
 
 # %% ../nbs/02_models.ipynb #10a79a77
 class Smoothed(StochasticClassifier):
-    "Randomized smoothing g(x, theta) = E_eps f(x + eps, theta), eps ~ N(0, sigma^2 I), L = 2 / sigma^2 (section 4.1)."
-    def __init__(self, base, sigma: float, n_noise: int = 10):
+    """Randomized smoothing g(x, theta) = E_eps f(x + eps, theta), eps ~ N(0, sigma^2 I), L = 2 / sigma^2 (section 4.1).
+
+    Args:
+        base: the classifier f, a `StochasticClassifier` or any model with `sample_logits(x, n_samples, generator=None)`
+        sigma: the noise's standard deviation (> 0); the paper: sigma^2 = 0.1 (FashionMNIST), 0.01 (CIFAR-10)
+        n_noise: noise draws per realisation and input, estimating the expectation over eps
+    """
+    def __init__(self, base: StochasticClassifier, sigma: float, n_noise: int = 10):
         super().__init__()
         check_model(base, 'base')
         check_real(sigma, 'sigma', 0, strict=True, note='a standard deviation')
@@ -248,7 +398,7 @@ class Smoothed(StochasticClassifier):
         self.sample_bytes = getattr(base, 'sample_bytes', 0)
         self.row_bytes = getattr(base, 'row_bytes', DEFAULT_ROW_BYTES) * self.n_noise
 
-    def check_input(self, x):
+    def check_input(self, x: torch.Tensor) -> None:
         if callable(getattr(self.base, 'check_input', None)): self.base.check_input(x)
 
     @property
@@ -256,7 +406,17 @@ class Smoothed(StochasticClassifier):
         "Smoothness constant of the smoothed classifier, L = 2 / sigma^2."
         return 2 / self.sigma ** 2
 
-    def realisations(self, xs, generators):
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Log smoothed probabilities [S, B, K]: realisation s averages f's softmax at `xs[s]` + eps over `n_noise` eps.
+
+        Args:
+            xs: inputs `[S, B, ...]`, one batch per realisation
+            generators: S generators, `generators[s]` draws realisation s's noise, then its base realisation theta_s;
+                None: the global RNG (a `StochasticClassifier` base only)
+
+        Returns:
+            log g(x, theta_s) `[S, B, K]`, whose softmax is the smoothed probabilities; differentiable in `xs`.
+        """
         S, B, rest = xs.shape[0], xs.shape[1], xs.shape[2:]
         eps = draw_normal((S, self.n_noise * B, *rest), generators, xs.device, xs.dtype).view(S, self.n_noise, B, *rest)
         noisy = (xs.unsqueeze(1) + self.sigma * eps).view(S, self.n_noise * B, *rest)
@@ -264,3 +424,217 @@ class Smoothed(StochasticClassifier):
         else: logits = torch.stack([self.base.sample_logits(noisy[s], 1, g)[0] for s, g in enumerate(generators)])
         logp = logits.view(S, self.n_noise, B, -1).log_softmax(-1)
         return torch.logsumexp(logp, 1) - math.log(self.n_noise)
+
+# %% ../nbs/02_models.ipynb #7882e57e
+DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)  # per element (nn.Dropout) or per channel
+_DROPOUTS = 'nn.Dropout, nn.Dropout1d, nn.Dropout2d or nn.Dropout3d'
+
+@contextmanager
+def _eval_mode(module: nn.Module):
+    "Every submodule of `module` in eval mode inside the block; each gets its own mode back after it."
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try: yield
+    finally:
+        for m, mode in modes: m.training = mode
+
+def _check_module(module, name: str = 'module') -> nn.Module:
+    "`module` if it is a `torch.nn.Module`, else a `TypeError` naming `name`."
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(module).__name__}")
+    return module
+
+def _check_classes(classes) -> int | None:
+    "`classes` (K) as an int if it is None or a positive integer, else a `ValueError`."
+    return None if classes is None else check_count(classes, 'classes')
+
+class MCDropout(StochasticClassifier):
+    """MC dropout of a user's `module`: its dropout layers drop per realisation, everything else in eval mode.
+
+    Args:
+        module: maps inputs `[N, ...]` to logits `[N, K]`, with dropout layers (`DROPOUT_LAYERS`) on batch-first inputs
+        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
+    """
+    def __init__(self, module: nn.Module, classes: int | None = None):
+        super().__init__()
+        _check_module(module)
+        alpha = [n for n, m in module.named_modules() if isinstance(m, (nn.AlphaDropout, nn.FeatureAlphaDropout))]
+        if alpha: raise ValueError(f"module has alpha dropout ({', '.join(alpha)}), which mc_dropout does not support; "
+                                   f"it needs {_DROPOUTS}")
+        self.drops = [m for m in module.modules() if isinstance(m, DROPOUT_LAYERS)]
+        if not self.drops:
+            raise ValueError(f"module must contain a dropout layer ({_DROPOUTS}) for MC dropout; "
+                             f"{type(module).__name__} has none")
+        self.module, self.classes = module, _check_classes(classes)
+
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Logits [S, B, K] from one forward of S*B inputs; realisation s draws all its masks from `generators[s]`.
+
+        Args:
+            xs: inputs `[S, B, ...]`, one batch per realisation
+            generators: S generators, `generators[s]` draws realisation s's masks; None: the global RNG
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `xs` and the module's parameters.
+
+        Raises:
+            ValueError: a dropout layer's input is not batch-first, `[S*B, ...]`.
+        """
+        S, B = xs.shape[:2]
+        def drop(layer, inputs, h):  # in eval mode the layer returned its input: apply the mask here
+            if h.shape[0] != S * B:
+                raise ValueError(f"mc_dropout needs batch-first dropout inputs [S*B, ...] = [{S * B}, ...], "
+                                 f"got {tuple(h.shape)}")
+            if layer.p == 0: return h
+            per = h.shape[1:] if isinstance(layer, nn.Dropout) else (h.shape[1], *[1] * (h.ndim - 2))
+            mask = draw_bernoulli((S, B, *per), 1 - layer.p, generators, h.device, h.dtype)
+            return (h.view(S, B, *h.shape[1:]) * mask).view_as(h) / (1 - layer.p) if layer.p < 1 else h * 0
+        hooks = [m.register_forward_hook(drop) for m in self.drops]
+        try:
+            with _eval_mode(self.module): return self.module(xs.reshape(S * B, *xs.shape[2:])).view(S, B, -1)
+        finally:
+            for h in hooks: h.remove()
+
+    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K] with dropout off and batch norm on running statistics (section 4.3's counterpart).
+
+        Args:
+            x: inputs `[B, ...]`
+
+        Returns:
+            `module(x)` in eval mode, logits `[B, K]`.
+        """
+        with _eval_mode(self.module): return self.module(x)
+
+def mc_dropout(module: nn.Module, classes: int | None = None) -> MCDropout:
+    """MC dropout of `module` (Gal & Ghahramani): a fresh mask per realisation and input in every dropout layer.
+
+    Args:
+        module: a `torch.nn.Module` from inputs `[N, ...]` to logits `[N, K]` with dropout layers (`DROPOUT_LAYERS`,
+            batch-first inputs); an `F.dropout` call inside `forward` is not seen
+        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
+
+    Returns:
+        An `MCDropout`; the module runs in eval mode (batch norm on running statistics) and keeps its own parameters.
+
+    Raises:
+        TypeError: `module` is not a `torch.nn.Module`.
+        ValueError: `module` has no dropout layer or has alpha dropout, or `classes` is not a positive integer.
+    """
+    return MCDropout(module, classes)
+
+# %% ../nbs/02_models.ipynb #b77b436b
+class GaussianWeights(StochasticClassifier):
+    """Gaussian weight noise on a user's `module`: realisation s has parameters W + std * eps_s, eps_s ~ N(0, I).
+
+    Args:
+        module: maps inputs `[N, ...]` to logits `[N, K]`, deterministic given its parameters in eval mode
+        std: the noise's standard deviation on every parameter (>= 0; 0: the module itself)
+        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
+    """
+    def __init__(self, module: nn.Module, std: float, classes: int | None = None):
+        super().__init__()
+        self.std = check_real(std, 'std', 0, note='a standard deviation')
+        if not any(True for _ in _check_module(module).parameters()):
+            raise ValueError(f"module must have parameters to perturb; {type(module).__name__} has none")
+        self.module, self.classes = module, _check_classes(classes)
+        # footprint for the chunk plan: the noise and the perturbed parameters of a realisation
+        self.sample_bytes = 2 * sum(p.numel() * p.element_size() for p in module.parameters())
+
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s perturbs every parameter with noise from `generators[s]`, all S in one vmap.
+
+        Args:
+            xs: inputs `[S, B, ...]`, one batch per realisation; one batch expanded S times goes in once, shared
+            generators: S generators, `generators[s]` draws eps_s; None: the global RNG
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `xs` and the module's parameters.
+        """
+        params, S = dict(self.module.named_parameters()), xs.shape[0]
+        first = next(iter(params.values()))
+        eps = draw_normal((S, sum(p.numel() for p in params.values())), generators, first.device, first.dtype)
+        weights = {n: p + self.std * e.view(S, *p.shape).to(p.dtype)
+                   for (n, p), e in zip(params.items(), eps.split([p.numel() for p in params.values()], 1))}
+        shared = S == 1 or xs.stride(0) == 0  # one input batch for every realisation
+        run = lambda w, x: functional_call(self.module, w, (x,))
+        with _eval_mode(self.module):
+            return torch.vmap(run, in_dims=(0, None if shared else 0))(weights, xs[0] if shared else xs)
+
+    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K] of the module with its own parameters, in eval mode.
+
+        Args:
+            x: inputs `[B, ...]`
+
+        Returns:
+            `module(x)` in eval mode, logits `[B, K]`.
+        """
+        with _eval_mode(self.module): return self.module(x)
+
+def gaussian_weights(module: nn.Module, std: float, classes: int | None = None) -> GaussianWeights:
+    """`module` with every parameter W replaced by W + std * eps per realisation, all realisations in one batched call.
+
+    Args:
+        module: a `torch.nn.Module` with parameters, from inputs `[N, ...]` to logits `[N, K]`, deterministic in eval
+            mode; buffers (batch-norm statistics) are not perturbed
+        std: the noise's standard deviation sigma (>= 0; 0: the module itself)
+        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
+
+    Returns:
+        A `GaussianWeights`; the module runs in eval mode under `torch.vmap` and keeps its own parameters.
+
+    Raises:
+        TypeError: `module` is not a `torch.nn.Module`.
+        ValueError: `module` has no parameters, or a bad `std` or `classes`.
+    """
+    return GaussianWeights(module, std, classes)
+
+# %% ../nbs/02_models.ipynb #1ad7e505
+class FromSampler(StochasticClassifier):
+    """A stochastic classifier from `fn(x, generator) -> logits [B, K]`, one call per realisation.
+
+    Args:
+        fn: `fn(x, generator)`: logits `[B, K]` of one realisation at inputs `x` `[B, ...]`, all its randomness from
+            `generator`
+        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
+    """
+    def __init__(self, fn: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor], classes: int | None = None):
+        super().__init__()
+        if not callable(fn):
+            raise TypeError(f"fn must be callable as fn(x, generator) -> logits [B, K], got {type(fn).__name__}")
+        try: inspect.signature(fn).bind(None, None)
+        except TypeError:
+            raise TypeError(f"fn must take (x, generator), got one of signature {inspect.signature(fn)}") from None
+        except ValueError: pass  # no signature to read (a builtin): the call itself will tell
+        self.fn, self.classes = fn, _check_classes(classes)
+
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s is `fn(xs[s], generators[s])`, one call each.
+
+        Args:
+            xs: inputs `[S, B, ...]`, one batch per realisation
+            generators: S generators, `generators[s]` goes to call s; None: every call gets None
+
+        Returns:
+            Logits `[S, B, K]`, the S calls' outputs stacked.
+        """
+        return torch.stack([self.fn(x, g) for x, g in zip(xs, generators or [None] * xs.shape[0])])
+
+def from_sampler(fn: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor],
+                 classes: int | None = None) -> FromSampler:
+    """A stochastic classifier from one realisation's `fn(x, generator)`; a loop over realisations (unavoidable).
+
+    Args:
+        fn: `fn(x, generator)`: logits `[B, K]` of one realisation at inputs `x` `[B, ...]`, all its randomness from
+            `generator` (a function or module)
+        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
+
+    Returns:
+        A `FromSampler`: realisation s is `fn(x, generators[s])`, S calls for S realisations.
+
+    Raises:
+        TypeError: `fn` is not callable, or cannot be called as `fn(x, generator)`.
+        ValueError: `classes` is not a positive integer.
+    """
+    return FromSampler(fn, classes)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import csv, io, json, os, tempfile
 from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterable, Sequence
 import numpy as np
 
 # %% auto #0
@@ -13,8 +14,16 @@ __all__ = ['atomic_write', 'check_writable_dir', 'save_json', 'save_figure', 'bo
            'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown']
 
 # %% ../nbs/01a_outputs.ipynb #ae255610
-def atomic_write(path: str | Path, write) -> Path:
-    "Call `write(f)` on a temporary binary file next to `path`, then rename it to `path` (atomic on POSIX)."
+def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
+    """Call `write(f)` on a temporary binary file next to `path`, then rename it to `path` (atomic on POSIX).
+
+    Args:
+        path: the file to write; missing parent folders are created
+        write: writes the content to the open binary file it is given
+
+    Returns:
+        `path`, as a `Path`; if `write` raises, the temporary file is removed and `path` left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
@@ -35,7 +44,18 @@ def _can_create_in(folder: Path) -> bool:
     return True
 
 def check_writable_dir(folder: str | Path, name: str) -> Path:
-    "`folder` if it is a writable folder or one can be created (nothing is left); else a `ValueError` naming `name`."
+    """`folder` if it is a writable folder or one can be created (nothing is left); else a `ValueError` naming `name`.
+
+    Args:
+        folder: the folder to check; it need not exist
+        name: what the folder is for (e.g. 'figures'), for the error message
+
+    Returns:
+        `folder` as a `Path` (not created).
+
+    Raises:
+        ValueError: neither `folder` nor a folder in its place can be written.
+    """
     folder = Path(folder)
     existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
     if existing is None or not existing.is_dir() or not _can_create_in(existing):
@@ -43,18 +63,45 @@ def check_writable_dir(folder: str | Path, name: str) -> Path:
                          f"{name} must be a writable folder, or a path where one can be created")
     return folder
 
-def save_json(obj, path: str | Path) -> Path:
-    "Write `obj` as indented JSON, atomically."
+def save_json(obj: object, path: str | Path) -> Path:
+    """Write `obj` as indented JSON, atomically.
+
+    Args:
+        obj: JSON-serialisable data
+        path: the file to write
+
+    Returns:
+        `path`, as a `Path`.
+    """
     return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
 
-def save_figure(fig, stem: str | Path, formats=('png', 'pdf')) -> list[Path]:
-    "Save a matplotlib figure as `stem.png` and `stem.pdf`, each atomically."
+def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pdf')) -> list[Path]:
+    """Save a matplotlib figure as `stem.png` and `stem.pdf`, each atomically.
+
+    Args:
+        fig: a matplotlib `Figure` (typed `Any`: matplotlib is imported only when needed)
+        stem: the files' path without extension
+        formats: the extensions to write, matplotlib formats
+
+    Returns:
+        The files written, one per format.
+    """
     save = lambda f, ext: fig.savefig(f, format=ext, bbox_inches='tight', dpi=150)
     return [atomic_write(Path(f'{stem}.{ext}'), lambda f, ext=ext: save(f, ext)) for ext in formats]
 
 # %% ../nbs/01a_outputs.ipynb #d7d91239
-def boxplot_means(ax, values, labels, color='tab:blue'):
-    "Box plots of each 1-D array in `values` with a white cross at its mean (the paper's Figures 4, 6, 7, 10, 16)."
+def boxplot_means(ax: Any, values: Sequence[Sequence[float]], labels: Sequence[str], color: str = 'tab:blue') -> Any:
+    """Box plots of each 1-D array in `values` with a white cross at its mean (the paper's Figures 4, 6, 7, 10, 16).
+
+    Args:
+        ax: a matplotlib `Axes`
+        values: one 1-D array of numbers per box; NaN and infinite values are left out
+        labels: one tick label per box
+        color: the boxes' matplotlib colour
+
+    Returns:
+        `ax`.
+    """
     values = [np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in values]
     ax.boxplot(values, tick_labels=labels, patch_artist=True, showfliers=False, medianprops=dict(color='k'),
                boxprops=dict(facecolor=color, alpha=0.6))
@@ -62,33 +109,78 @@ def boxplot_means(ax, values, labels, color='tab:blue'):
     ax.scatter(range(1, len(values) + 1), means, marker='x', color='white', s=40, zorder=3, linewidths=2)
     return ax
 
-def markdown_table(headers, rows) -> str:
-    "A Markdown table."
+def markdown_table(headers: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table.
+
+    Args:
+        headers: the column headers
+        rows: the rows, one value per column; floats are written with 4 significant digits
+
+    Returns:
+        The table's Markdown, without a final newline.
+    """
     fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
     lines = ['| ' + ' | '.join(map(str, headers)) + ' |', '|' + '---|' * len(headers)]
     return '\n'.join(lines + ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in rows])
 
-def save_table(headers, rows, stem: str | Path) -> list[Path]:
-    "Write a table as `stem.md` and `stem.csv`, atomically."
+def save_table(headers: Sequence[object], rows: Sequence[Sequence[object]], stem: str | Path) -> list[Path]:
+    """Write a table as `stem.md` and `stem.csv`, atomically.
+
+    Args:
+        headers: the column headers
+        rows: the rows, one value per column (the CSV keeps full precision, the Markdown 4 digits)
+        stem: the files' path without extension
+
+    Returns:
+        `[stem.md, stem.csv]`.
+    """
     buf = io.StringIO(); csv.writer(buf).writerows([headers, *rows])
     return [atomic_write(Path(f'{stem}.md'), lambda f: f.write((markdown_table(headers, rows) + '\n').encode())),
             atomic_write(Path(f'{stem}.csv'), lambda f: f.write(buf.getvalue().encode()))]
 
-def mean_std(values) -> str:
-    "`mean ± std` of a list of numbers (just the value for one; counts stay integers)."
+def mean_std(values: Sequence[float]) -> str:
+    """`mean ± std` of a list of numbers (just the value for one; counts stay integers).
+
+    Args:
+        values: one number per seed, one or more
+
+    Returns:
+        `'<mean> ± <sample std>'` with 4 and 2 significant digits; a lone value alone.
+    """
     v = np.asarray(values, dtype=float)
     fmt = (lambda a: f'{a:.0f}') if all(isinstance(x, int) for x in values) and len(v) == 1 else (lambda a: f'{a:.4g}')
     return fmt(v.mean()) if len(v) == 1 else f'{v.mean():.4g} ± {v.std(ddof=1):.2g}'
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0006
-def figure_groups(groups: dict, names, prefix: str) -> dict[str, list[str]]:
-    "`groups` ({file stem: models}) restricted to the `names` that ran, plus a figure `<prefix>_<name>` per other."
+def figure_groups(groups: dict[str, list[str]], names: Sequence[str], prefix: str) -> dict[str, list[str]]:
+    """`groups` ({file stem: models}) restricted to the `names` that ran, plus a figure `<prefix>_<name>` per other.
+
+    Args:
+        groups: the paper's figures, `{file stem: model names shown}`
+        names: the models that ran
+        prefix: the stem's prefix for a figure of a model no group shows
+
+    Returns:
+        `{file stem: model names}`, groups left empty dropped.
+    """
     out = {stem: [n for n in members if n in names] for stem, members in groups.items()}
     shown = {n for members in groups.values() for n in members}
     return {**{k: v for k, v in out.items() if v}, **{f'{prefix}_{n}': [n] for n in names if n not in shown}}
 
-def panel_figure(names, draw, stem: str | None = None, out_dir=None, size=(4.2, 3.4)):
-    "A figure with a panel per model in `names`, filled by `draw(ax, name)`; saved as `<out_dir>/<stem>` if `out_dir`."
+def panel_figure(names: Sequence[str], draw: Callable[[Any, str], object], stem: str | None = None,
+                 out_dir: str | Path | None = None, size: tuple[float, float] = (4.2, 3.4)) -> Any:
+    """A figure with a panel per model in `names`, filled by `draw(ax, name)`; saved as `<out_dir>/<stem>` if `out_dir`.
+
+    Args:
+        names: the models, one panel each, left to right
+        draw: `draw(ax, name)` draws model `name`'s panel on the matplotlib `Axes` `ax`
+        stem: the files' name without extension, in `out_dir` (needed with `out_dir`)
+        out_dir: where to save the figure as PNG and PDF; None: not saved
+        size: one panel's (width, height) in inches
+
+    Returns:
+        The matplotlib `Figure`.
+    """
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(names), figsize=(size[0] * len(names), size[1]), squeeze=False)
     for ax, name in zip(axes[0], names): draw(ax, name)
@@ -97,8 +189,15 @@ def panel_figure(names, draw, stem: str | None = None, out_dir=None, size=(4.2, 
     return fig
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0009
-def notebook_markdown(path) -> str:
-    "A notebook as Markdown: markdown cells as they are, code as Python blocks, `#| hide` cells and directives out."
+def notebook_markdown(path: str | Path) -> str:
+    """A notebook as Markdown: markdown cells as they are, code as Python blocks, `#| hide` cells and directives out.
+
+    Args:
+        path: the `.ipynb` file
+
+    Returns:
+        The Markdown, ending with a newline (outputs are left out).
+    """
     parts = []
     for cell in json.loads(Path(path).read_text())['cells']:
         lines = ''.join(cell['source']).strip().splitlines()

@@ -5,6 +5,7 @@
 # %% ../nbs/03a_paper.ipynb #0b9a0003
 from __future__ import annotations
 from dataclasses import dataclass
+from typing import Any
 
 # %% auto #0
 __all__ = ['SECTIONS', 'NOTEBOOKS', 'CLAIMS', 'TABLE1', 'TABLE_ETA', 'TABLE2', 'EXTREME', 'EXTREME_IMAGES', 'NOISE_VAR',
@@ -104,8 +105,19 @@ CLAIMS = {c.id: c for c in (
           'bounded by*\n\n$$\\|\\mu\\|_2 < \\mathbb{E}[\\|X\\|_2] < \\sqrt{\\|\\mu\\|_2^2 + \\text{tr}(\\Sigma)} .$$'),
 )}
 
-def claim_key(claim: str, *parts) -> str:
-    "The key of one verdict of `claim` in a notebook's results: the claim id, then what it is about ('C6/fgm/im')."
+def claim_key(claim: str, *parts: object) -> str:
+    """The key of one verdict of `claim` in a notebook's results: the claim id, then what it is about ('C6/fgm/im').
+
+    Args:
+        claim: a claim id, a key of `CLAIMS` ('C1' to 'C14')
+        *parts: what the verdict is about, e.g. an attack and a model name, joined with '/' as strings
+
+    Returns:
+        The key, e.g. `claim_key('C6', 'fgm', 'im') == 'C6/fgm/im'`.
+
+    Raises:
+        ValueError: `claim` is not in `CLAIMS`.
+    """
     if claim not in CLAIMS: raise ValueError(f"claim must be one of {tuple(CLAIMS)}, got {claim!r}")
     return '/'.join((claim, *map(str, parts)))
 
@@ -134,8 +146,16 @@ PAPER_SETUP = {'bnn': dict(dataset='fashion_mnist', hidden=(128, 128)),
                'dropout0.3': dict(dataset='cifar10', depth=28, widen_factor=10, dropout=0.3),
                'dropout0.6': dict(dataset='cifar10', depth=28, widen_factor=10, dropout=0.6)}
 
-def paper_setting(name: str, config) -> bool:
-    "Whether experiment model `name` trained with `config` (a TrainConfig) has the paper's architecture and data."
+def paper_setting(name: str, config: Any) -> bool:
+    """Whether experiment model `name` trained with `config` (a TrainConfig) has the paper's architecture and data.
+
+    Args:
+        name: the experiment model's name, e.g. 'bnn' or 'dropout0.3'
+        config: its `TrainConfig` (typed `Any`: this module imports nothing of the package)
+
+    Returns:
+        True if `name` is one of the paper's models (`PAPER_SETUP`) and `config` has its data set and architecture.
+    """
     return name in PAPER_SETUP and all(getattr(config, k) == v for k, v in PAPER_SETUP[name].items())
 
 # %% ../nbs/03a_paper.ipynb #0b9a0016

@@ -8,14 +8,12 @@ import argparse, datetime, hashlib, json, multiprocessing, os, resource, shutil,
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Sequence, TextIO
 import torch
-from . import __version__
-from .bench import BENCH_PARTS, run_bench
-from .cli import allocator
+from .bench import run_bench
 from .core import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
-from .experiments import (MODEL_SPECS, PROFILES, check_profile, load_results, notebook_models, table1,
-                                    table2)
+from .experiments import MODEL_SPECS, check_profile, load_results, notebook_models, table1, table2
 from .outputs import atomic_write, check_writable_dir, markdown_table, mean_std, save_table
 from .paper import CLAIMS, NOTEBOOKS, paper_setting
 from .train import TrainConfig, check_seed, clean_accuracy, get_model
@@ -23,11 +21,20 @@ from .train import TrainConfig, check_seed, clean_accuracy, get_model
 # %% auto #0
 __all__ = ['summarise_claims', 'notebooks_dir', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
            'default_jobs', 'task_threads', 'TaskFailed', 'run_tasks', 'check_reproduce_args', 'render_report',
-           'write_outputs', 'reproduce', 'make_parser', 'run_train', 'main']
+           'write_outputs', 'reproduce', 'run_train', 'run_command']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 def summarise_claims(per_seed: list[dict], not_run: dict) -> list[dict]:
-    "One row per claim C1-C14: verdict ('holds', 'fails', 'not run'), checks holding per seed, numbers as mean ± std."
+    """One row per claim C1-C14: verdict ('holds', 'fails', 'not run'), checks holding per seed, numbers as mean ± std.
+
+    Args:
+        per_seed: per seed, the verdicts of every notebook that ran, `{claim key: verdict dict with 'holds'}`
+        not_run: `{'<notebook>/<model>': reason}` for the models a notebook could not run
+
+    Returns:
+        One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` ('holds', 'fails', 'not run',
+        or 'holds (partly run)') and `detail` (seeds holding per check, their numbers, what did not run).
+    """
     rows = []
     for cid, claim in CLAIMS.items():
         checks = sorted({k for claims in per_seed for k in claims if k.split('/')[0] == cid})
@@ -52,7 +59,11 @@ def summarise_claims(per_seed: list[dict], not_run: dict) -> list[dict]:
 
 # %% ../nbs/11_reproduce.ipynb #3e2a505e
 def notebooks_dir() -> Path:
-    "The `nbs/` folder of the source tree the package was installed from."
+    """The `nbs/` folder of the source tree the package was installed from.
+
+    Returns:
+        The folder's path (an editable install is assumed: it is next to the package folder).
+    """
     import snn_robust
     return Path(snn_robust.__file__).resolve().parent.parent / 'nbs'
 
@@ -67,14 +78,37 @@ def _stamp(name: str, params: dict, run_dir: Path, nbs: Path) -> tuple[dict, dic
     return params, dict(params=params, notebook_sha256=_sha256(src))
 
 def reusable(name: str, params: dict, run_dir: Path, nbs: Path) -> dict | None:
-    "The times of the finished run of notebook `name` in `run_dir` if it can be reused (same stamp), else None."
+    """The times of the finished run of notebook `name` in `run_dir` if it can be reused (same stamp), else None.
+
+    Args:
+        name: the section notebook, e.g. '08_attack_samples'
+        params: the parameters it would run with (those it does not declare are ignored)
+        run_dir: the folder of its run, holding `run.json` and `results.json`
+        nbs: the notebooks' folder (`notebooks_dir`)
+
+    Returns:
+        The run's `{'seconds', 'user', 'system'}` if it finished with the same parameters and the same notebook
+        (SHA-256), else None.
+    """
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
     if not (done.exists() and results_path.exists()): return None
     previous = json.loads(done.read_text())
     return previous['times'] if previous.get('stamp') == _stamp(name, params, run_dir, nbs)[1] else None
 
 def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False) -> tuple[dict, str, dict]:
-    "Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times)."
+    """Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times).
+
+    Args:
+        name: the section notebook, e.g. '08_attack_samples'
+        params: its parameters (profile, seed, device); `out_dir` is set to `run_dir`, undeclared ones are ignored
+        run_dir: where the executed notebook, its figures, `results.json` and `run.json` go
+        nbs: the notebooks' folder (`notebooks_dir`)
+        force: run even where a finished run can be reused (`reusable`)
+
+    Returns:
+        `(results, status, times)`: the notebook's results (`load_results`), 'ran' or 'reused', and
+        `{'seconds', 'user', 'system'}` of the run.
+    """
     import papermill as pm
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
     if not force and (times := reusable(name, params, run_dir, nbs)) is not None:
@@ -84,7 +118,8 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
     pm.execute_notebook(str(nbs / f'{name}.ipynb'), str(run_dir / f'{name}.ipynb'), parameters=params,
-                        kernel_name='python3', progress_bar=False, cwd=str(nbs))
+                        kernel_name='python3', progress_bar=False, cwd=str(nbs),
+                        extra_arguments=['--IPKernelApp.log_level=CRITICAL'])  # no transport warnings in the log
     end = resource.getrusage(resource.RUSAGE_CHILDREN)
     times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
                  system=round(end.ru_stime - cpu.ru_stime, 1))
@@ -101,9 +136,21 @@ class Task:
     args: tuple               # train: (TrainConfig,); notebook: (name, params, run_dir)
     needs: tuple = ()         # keys of the tasks that must finish first
 
-def task_graph(profile: str, seeds: list, notebooks: list, device: str, runs: Path,
+def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str, runs: Path,
                force: bool = False) -> list[Task]:
-    "A reproduction's tasks in their starting order: the models to train (most waited for first), then the notebooks."
+    """A reproduction's tasks in their starting order: the models to train (most waited for first), then the notebooks.
+
+    Args:
+        profile: 'smoke', 'quick' or 'paper'
+        seeds: the seeds to run
+        notebooks: the section notebooks to run
+        device: the device the notebooks run on, e.g. 'cpu'
+        runs: the runs folder; a notebook's run goes to `<runs>/<profile>/seed<k>/<notebook>`
+        force: rerun notebooks whose finished runs could be reused (else those need no training task)
+
+    Returns:
+        The tasks: one per model to train (each once, however many notebooks need it), then one per seed and notebook.
+    """
     nbs, trains, waiting, tasks = notebooks_dir(), {}, {}, []
     for seed in seeds:
         for name in notebooks:
@@ -120,7 +167,16 @@ def task_graph(profile: str, seeds: list, notebooks: list, device: str, runs: Pa
     return sorted(trains.values(), key=lambda t: -waiting[t.key]) + tasks
 
 def train_task(config: TrainConfig, device: str, progress: bool = False) -> tuple[None, str, dict]:
-    "Train (or load) the model of `config`: (None, 'trained'/'cached', wall and CPU seconds of this process)."
+    """Train (or load) the model of `config`: (None, 'trained'/'cached', wall and CPU seconds of this process).
+
+    Args:
+        config: the model's configuration
+        device: where to train, e.g. 'cpu'
+        progress: show a progress bar
+
+    Returns:
+        `(None, status, times)`: 'trained' or 'cached', and `{'seconds', 'user', 'system'}`.
+    """
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_SELF)
     model = get_model(config, device, progress=progress)
     end = resource.getrusage(resource.RUSAGE_SELF)
@@ -128,8 +184,18 @@ def train_task(config: TrainConfig, device: str, progress: bool = False) -> tupl
                  system=round(end.ru_stime - cpu.ru_stime, 1))
     return None, 'trained' if model.epochs_trained else 'cached', times
 
-def run_task(task: Task, device: str, force: bool = False, progress: bool = False) -> tuple:
-    "Run `task` in this process: (the notebook's results or None, its status, its times)."
+def run_task(task: Task, device: str, force: bool = False, progress: bool = False) -> tuple[dict | None, str, dict]:
+    """Run `task` in this process: (the notebook's results or None, its status, its times).
+
+    Args:
+        task: a training or notebook task
+        device: where to train, e.g. 'cpu' (a notebook task's parameters carry its own)
+        force: rerun a notebook whose finished run could be reused
+        progress: show a training progress bar
+
+    Returns:
+        `(results, status, times)` as `train_task` or `run_notebook`.
+    """
     if task.kind == 'train': return train_task(*task.args, device, progress)
     return run_notebook(*task.args, notebooks_dir(), force)
 
@@ -137,11 +203,25 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 def default_jobs(device: str) -> int:
-    "Tasks run at once by default: one on a GPU; on a CPU two where there are two or more cores (half of them each)."
+    """Tasks run at once by default: one on a GPU; on a CPU two where there are two or more cores (half of them each).
+
+    Args:
+        device: the device, e.g. 'cpu' or 'cuda'
+
+    Returns:
+        1 or 2.
+    """
     return 1 if device != 'cpu' else min(2, _cores())
 
 def task_threads(jobs: int) -> int | None:
-    "Torch threads per task when `jobs` tasks run at once: their share of the cores; None (torch's default) for one."
+    """Torch threads per task when `jobs` tasks run at once: their share of the cores; None (torch's default) for one.
+
+    Args:
+        jobs: tasks run at once
+
+    Returns:
+        The threads per task (at least 1), or None for one job.
+    """
     return None if jobs == 1 else max(1, _cores() // jobs)
 
 def _start_worker(threads: int):
@@ -154,8 +234,22 @@ def _clock(start: float) -> str:
 class TaskFailed(Exception):
     "A task of the graph failed: the message names it, the error is the cause."
 
-def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False, out=sys.stdout) -> dict:
-    "Run the graph `tasks` with `jobs` tasks at once (worker processes where > 1); {key: (results, status, times)}."
+def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False, out: TextIO = sys.stdout) -> dict:
+    """Run the graph `tasks` with `jobs` tasks at once (worker processes where > 1); {key: (results, status, times)}.
+
+    Args:
+        tasks: the graph (`task_graph`); a task starts once the tasks it needs are done
+        device: where to train, e.g. 'cpu'
+        jobs: tasks run at once, each in a spawned worker process with its share of the cores where > 1
+        force: rerun notebooks whose finished runs could be reused
+        out: where the start and done lines go
+
+    Returns:
+        `{task key: (results, status, times)}` (`run_task`).
+
+    Raises:
+        TaskFailed: a task raised; the tasks running finish, those not started never start.
+    """
     done, start = {}, time.time()
     def finish(task, result):
         try: outcome = result()
@@ -181,8 +275,22 @@ def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False
     return done
 
 # %% ../nbs/11_reproduce.ipynb #19f8a53f
-def check_reproduce_args(profile, seeds, notebooks, device, figures, runs):
-    "Check `reproduce`'s arguments, output folders, cache and data before any work; errors name the argument."
+def check_reproduce_args(profile: str, seeds: Iterable[int], notebooks: Iterable[str], device: str | torch.device,
+                         figures: str | Path, runs: str | Path) -> None:
+    """Check `reproduce`'s arguments, output folders, cache and data before any work; errors name the argument.
+
+    Args:
+        profile: must be 'smoke', 'quick' or 'paper'
+        seeds: one or more distinct integers in [0, 2**32)
+        notebooks: one or more distinct names of `NOTEBOOKS`
+        device: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
+        figures: a folder that is writable or can be created
+        runs: the same
+
+    Raises:
+        ValueError: a bad argument, an unwritable folder or cache, or a corrupt data file.
+        FileNotFoundError: FashionMNIST is missing (only where a notebook other than '05_theory' runs).
+    """
     check_profile(profile)
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, '__iter__'):
         raise ValueError(f"seeds must be a list of one or more non-negative integers, got {seeds!r}")
@@ -235,8 +343,25 @@ def _created_dirs(folder: Path) -> list[Path]:
     "The folders `folder.mkdir(parents=True)` would create, deepest first."
     return [p for p in [folder, *folder.parents] if not p.exists()]
 
-def render_report(profile, seeds, claims, tables, not_run, timings, device, figures, executor=None) -> str:
-    "REPORT.md: the claims with their verdicts, Tables 1 and 2, what did not run, the times and the figures' names."
+def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables: dict[str, tuple[list, list]],
+                  not_run: dict[str, str], timings: list[list], device: str, figures: list[str],
+                  executor: dict | None = None) -> str:
+    """REPORT.md: the claims with their verdicts, Tables 1 and 2, what did not run, the times and the figures' names.
+
+    Args:
+        profile: the profile of the run
+        seeds: its seeds
+        claims: the claims' rows (`summarise_claims`)
+        tables: `{stem: (headers, rows)}`, Tables 1 and 2 where they were made (`table1`, `table2`)
+        not_run: `{'<notebook>/<model>': reason}`
+        timings: one row per task: seed, task, seconds, user and system CPU seconds, status
+        device: the device of the run
+        figures: the figures' file names
+        executor: `{'seconds', 'jobs', 'threads'}` of this run; None: not reported
+
+    Returns:
+        The report's Markdown.
+    """
     lines = [f'# Reproduction report: profile `{profile}`', '',
              f'Seeds {", ".join(map(str, seeds))}; device {device}; '
              f'written {datetime.datetime.now().isoformat(timespec="seconds")}.',
@@ -266,9 +391,24 @@ def render_report(profile, seeds, claims, tables, not_run, timings, device, figu
               '## Figures', '']
     return '\n'.join(lines + [f'- `{name}`' for name in figures]) + '\n'
 
-def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs: Path, device,
-                  executor: dict | None = None) -> Path:
-    "Write figures/<profile>/ (the first seed's figures, Tables 1 and 2, REPORT.md) through a temporary folder."
+def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
+                  timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None) -> Path:
+    """Write figures/<profile>/ (the first seed's figures, Tables 1 and 2, REPORT.md) through a temporary folder.
+
+    Args:
+        profile: the profile of the run
+        seeds: its seeds, the first one's figures copied
+        results: `{notebook: results per seed}`
+        not_run: `{'<notebook>/<model>': reason}`
+        timings: one row per task (`render_report`)
+        figures: the figures folder; `<figures>/<profile>` is replaced as a whole (atomically where possible)
+        runs: the runs folder holding `<profile>/seed<k>/<notebook>/`
+        device: the device of the run
+        executor: `{'seconds', 'jobs', 'threads'}` of this run; None: not reported
+
+    Returns:
+        The path of `<figures>/<profile>/REPORT.md`; on an error nothing is left behind.
+    """
     created = _created_dirs(figures)
     figures.mkdir(parents=True, exist_ok=True)
     _remove_stale(figures, profile)
@@ -301,11 +441,32 @@ def write_outputs(profile, seeds, results, not_run, timings, figures: Path, runs
     return figures / profile / 'REPORT.md'
 
 # %% ../nbs/11_reproduce.ipynb #ae27be35
-def reproduce(profile='quick', seeds=(0,), notebooks=NOTEBOOKS, device='auto', figures='figures', runs='runs',
-              force=False, jobs=None, out=sys.stdout) -> Path:
+def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: Iterable[str] = NOTEBOOKS,
+              device: str | torch.device = 'auto', figures: str | Path = 'figures', runs: str | Path = 'runs',
+              force: bool = False, jobs: int | None = None, out: TextIO = sys.stdout) -> Path:
     """Run the section `notebooks` for each seed at `profile`, then write figures/<profile>/ with the report; its path.
 
-    The models are trained first, each once; `jobs` tasks run at once (None: `default_jobs(device)`)."""
+    The models are trained first, each once; `jobs` tasks run at once (None: `default_jobs(device)`).
+
+    Args:
+        profile: 'smoke' (a plumbing check), 'quick' or 'paper'
+        seeds: one or more distinct seeds, each a full run of the notebooks
+        notebooks: the section notebooks to run, names of `NOTEBOOKS`
+        device: 'auto' (CUDA when present, else the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'
+        figures: the output folder: `<figures>/<profile>/` gets the figures, tables, claims and REPORT.md
+        runs: the folder of the executed notebooks and their numbers, `<runs>/<profile>/seed<k>/<notebook>/`
+        force: rerun notebooks whose finished runs (same parameters and notebook) could be reused
+        jobs: tasks run at once; None: `default_jobs(device)`
+        out: where progress lines go
+
+    Returns:
+        The path of `<figures>/<profile>/REPORT.md`.
+
+    Raises:
+        ValueError: a bad argument, folder or data file, before any work (`check_reproduce_args`).
+        FileNotFoundError: FashionMNIST is missing.
+        TaskFailed: a training or notebook task failed; `<figures>/<profile>` is left as it was.
+    """
     if jobs is not None: check_count(jobs, 'jobs')
     check_reproduce_args(profile, seeds, notebooks, device, figures, runs)
     device = str(get_device(device))
@@ -330,62 +491,20 @@ def reproduce(profile='quick', seeds=(0,), notebooks=NOTEBOOKS, device='auto', f
     return report
 
 # %% ../nbs/11_reproduce.ipynb #0ee468e7
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+def run_train(profile: str = 'quick', models: Sequence[str] = ('bnn', 'im'), seed: int = 0,
+              device: str | torch.device = 'auto', out: TextIO = sys.stdout) -> dict:
+    """Train (or load) `models` at `profile` and print Table 2 on the whole test set; returns {model: {S_I: accuracy}}.
 
-def _seed(text):
-    try: return check_seed(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be a non-negative integer below 2**32, got {text!r}")
+    Args:
+        profile: 'smoke', 'quick' or 'paper'
+        models: the FashionMNIST models, 'bnn' and/or 'im'
+        seed: the training and evaluation seed
+        device: where to train ('auto': CUDA when present, else the CPU)
+        out: where the progress lines and the table go
 
-def _jobs(text):
-    try: return check_count(int(text), 'jobs')
-    except ValueError: raise argparse.ArgumentTypeError(f"jobs must be a positive integer, got {text!r}")
-
-def _device(text):
-    try: return str(get_device(text))
-    except ValueError as e: raise argparse.ArgumentTypeError(str(e))
-
-def make_parser() -> argparse.ArgumentParser:
-    "The `snn-robust` argument parser."
-    parser = _Parser(prog='snn-robust',
-                     description='Reproduce "How Sampling Impacts the Robustness of Stochastic Neural Networks".')
-    parser.add_argument('--version', action='version', version=f'snn-robust {__version__} (malloc: {allocator()})')
-    sub = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
-    rp = sub.add_parser('reproduce', help='run the section notebooks and write figures/<profile>/ with REPORT.md')
-    rp.add_argument('--profile', choices=tuple(PROFILES), default='quick', help='scale of the run (default: quick)')
-    rp.add_argument('--seeds', nargs='+', type=_seed, default=[0], help='seeds to run (default: 0)')
-    rp.add_argument('--notebooks', nargs='+', choices=NOTEBOOKS, default=list(NOTEBOOKS),
-                    help='section notebooks to run (default: all)')
-    rp.add_argument('--device', type=_device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
-    rp.add_argument('--figures', default='figures',
-                    help='output folder for figures, tables and the report (default: figures)')
-    rp.add_argument('--runs', default='runs', help='folder for executed notebooks and their numbers (default: runs)')
-    rp.add_argument('--force', action='store_true', help='rerun notebooks whose results exist')
-    rp.add_argument('--jobs', type=_jobs, default=None,
-                    help='tasks (training, notebooks) run at once, each in a worker process with its share of the '
-                         'cores (default: 2 on a CPU with two or more cores, 1 on a GPU)')
-    tr = sub.add_parser('train', help='train (or load from the cache) the FashionMNIST BNN and IM and print Table 2')
-    tr.add_argument('--profile', choices=tuple(PROFILES), default='quick', help='scale of the run (default: quick)')
-    tr.add_argument('--models', nargs='+', choices=('bnn', 'im'), default=['bnn', 'im'], help='models to train')
-    tr.add_argument('--seed', type=_seed, default=0, help='training and evaluation seed (default: 0)')
-    tr.add_argument('--device', type=_device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
-    be = sub.add_parser('bench', help='benchmark the Monte-Carlo core against a per-sample loop, the roofline and '
-                                      'EOTPGD; writes bench/RESULTS.md')
-    be.add_argument('--quick', action='store_true', help='small sizes, under a minute (what CI runs)')
-    be.add_argument('--device', type=_device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
-    be.add_argument('--out', default='bench',
-                    help='output folder for RESULTS.md, results.json and the plot (default: bench)')
-    be.add_argument('--parts', nargs='+', choices=BENCH_PARTS, default=list(BENCH_PARTS),
-                    help='what to measure (default: all)')
-    be.add_argument('--baseline', default=None,
-                    help="source tree of another version (e.g. from `git worktree add`) whose reproduce from an empty "
-                         "cache is timed beside this one's")
-    return parser
-
-def run_train(profile='quick', models=('bnn', 'im'), seed=0, device='auto', out=sys.stdout) -> dict:
-    "Train (or load) `models` at `profile` and print Table 2 on the whole test set; returns {model: {S_I: accuracy}}."
+    Returns:
+        `{model: {S_I: clean accuracy in %}}`.
+    """
     check_profile(profile)
     test = load_split('fashion_mnist', 'test')
     run = dict(labels={}, paper_setting={}, clean={})
@@ -399,9 +518,15 @@ def run_train(profile='quick', models=('bnn', 'im'), seed=0, device='auto', out=
           f"{markdown_table(*table2([run]))}", file=out)
     return run['clean']
 
-def main(argv=None) -> int:
-    "The `snn-robust` command (`snn_robust.cli.main` starts it on tcmalloc)."
-    args = make_parser().parse_args(argv)
+def run_command(args: argparse.Namespace) -> int:
+    """Run the `snn-robust` command that `snn_robust.cli.make_parser` parsed.
+
+    Args:
+        args: the parsed command line (`command` is 'reproduce', 'train' or 'bench', with its options)
+
+    Returns:
+        The exit status: 0 done, 1 a task failed, 2 a bad argument or missing data (one line on stderr).
+    """
     try:
         if args.command == 'train': run_train(args.profile, args.models, args.seed, args.device)
         elif args.command == 'bench': run_bench(args.quick, args.device, args.out, args.parts, args.baseline)

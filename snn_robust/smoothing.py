@@ -5,7 +5,10 @@
 # %% ../nbs/06_smoothing.ipynb #d14bb554
 from __future__ import annotations
 import math
+from typing import Sequence
+import torch
 from .attacks import attack_gradient, eta_grid, fgm_step
+from .experiments import Experiment
 from .models import Smoothed
 from .paper import N_ATTACK, claim_key
 from .theory import linearise, terms_for
@@ -14,8 +17,23 @@ from .theory import linearise, terms_for
 __all__ = ['condition_curves', 'smoothing_experiment', 'verdict_c3', 'verdicts']
 
 # %% ../nbs/06_smoothing.ipynb #d888c216
-def condition_curves(smoothed, x, y, etas, n_attack, n_infer, generator=None) -> dict[str, list[float]]:
-    "Accuracy under FGM, and the shares of correctly classified inputs meeting Thm 3.4 (smooth) and Thm 3.2 (linear)."
+def condition_curves(smoothed: Smoothed, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
+                     n_infer: int, generator: torch.Generator | None = None) -> dict[str, list[float]]:
+    """Accuracy under FGM, and the shares of correctly classified inputs meeting Thm 3.4 (smooth) and Thm 3.2 (linear).
+
+    Args:
+        smoothed: a randomized-smoothing model; its `L` is the smoothness constant of Theorem 3.4
+        x: inputs `[B, ...]` in [0, 1]
+        y: true labels `[B]`
+        etas: FGM (L2) perturbation sizes, all along one attack gradient
+        n_attack: attack samples S_A of that gradient
+        n_infer: inference samples S_I of the one set I used before and after every attack
+        generator: draws I, then the attack set; None: seeded from the global RNG
+
+    Returns:
+        `accuracy`, `smooth` and `linear`, each a list over `etas` of shares of the B inputs: correct after the
+        attack; correct before it and meeting Theorem 3.4's (smooth) or Theorem 3.2's (linear) condition.
+    """
     lin = linearise(smoothed, x, y, n_infer, 'probs', generator=generator)
     grad = attack_gradient(smoothed, x, y, n_attack, generator=generator)
     curves = dict(accuracy=[], smooth=[], linear=[])
@@ -28,8 +46,16 @@ def condition_curves(smoothed, x, y, etas, n_attack, n_infer, generator=None) ->
     return curves
 
 # %% ../nbs/06_smoothing.ipynb #1fc9bfd9
-def smoothing_experiment(exp, generator) -> dict:
-    "Section 4.1 for one noise-trained model: smoothed as its spec says, the condition curves over eta (Fig. 3, 8)."
+def smoothing_experiment(exp: Experiment, generator: torch.Generator) -> dict:
+    """Section 4.1 for one noise-trained model: smoothed as its spec says, the condition curves over eta (Fig. 3, 8).
+
+    Args:
+        exp: the trained model with its settings and test images (`load_experiment`)
+        generator: draws every sample set of the section, in turn (`run_section` seeds it)
+
+    Returns:
+        `{'curves': {eta, L, n_infer, accuracy, smooth, linear}}` (`condition_curves`); prints a summary line.
+    """
     smoothed = Smoothed(exp.model, math.sqrt(exp.config.noise_var), exp.spec.smoothing_draws)
     etas, n_infer = eta_grid(exp.config.dataset, 2, exp.settings['n_eta']), exp.settings['n_infer']
     if exp.spec.smoothing_n_infer is not None: n_infer = min(n_infer, exp.spec.smoothing_n_infer)  # the ResNets: 50
@@ -39,11 +65,26 @@ def smoothing_experiment(exp, generator) -> dict:
 
 # %% ../nbs/06_smoothing.ipynb #5af470c8
 def verdict_c3(curves: dict) -> dict:
-    "C3: smooth share ~0 at the largest eta (<= 0.05); linear share within 0.1 of the accuracy at the smallest eta > 0."
+    """C3: smooth share ~0 at the largest eta (<= 0.05); linear share within 0.1 of accuracy at the smallest eta > 0.
+
+    Args:
+        curves: one model's condition curves (`smoothing_experiment`), `eta[0]` = 0
+
+    Returns:
+        `holds`, `smooth_share_at_max_eta` and `linear_minus_accuracy_at_small_eta`.
+    """
     smooth_end, gap = curves['smooth'][-1], abs(curves['linear'][1] - curves['accuracy'][1])
     return dict(holds=bool(smooth_end <= 0.05 and gap <= 0.1), smooth_share_at_max_eta=smooth_end,
                 linear_minus_accuracy_at_small_eta=curves['linear'][1] - curves['accuracy'][1])
 
 def verdicts(results: dict) -> dict:
-    "Section 4.1's verdicts: C3 for each model that ran."
+    """Section 4.1's verdicts: C3 for each model that ran.
+
+    Args:
+        results: section 4.1's results (`run_section`, `load_results`)
+
+    Returns:
+        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
+        them: 'C3/<model>'.
+    """
     return {claim_key('C3', name): verdict_c3(c) for name, c in results['curves'].items()}

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
+from typing import Callable
 import torch
 from .core import (_mc_jacobian, _mc_mean, GaussianLinear, StochasticClassifier, check_count, check_labels,
                              check_mc_args, check_real, mc_logits, resolve_generator)
@@ -36,12 +37,22 @@ class RobustnessTerms:
     correct: torch.Tensor        # [B] argmax f^I(x + delta) == y, same sample set I
 
     def cos_at_min(self) -> torch.Tensor:
-        "cos alpha of the class with minimal r~ (Figure 6); nan where no class is below +inf."
+        """cos alpha of the class with minimal r~ (Figure 6); nan where no class is below +inf.
+
+        Returns:
+            cos alpha_c `[B]` at c = `min_class_linear`, nan where every r~_c is +inf.
+        """
         c = self.cos.gather(1, self.min_class_linear[:, None]).squeeze(1)
         return torch.where(torch.isfinite(self.r_linear.min(1).values), c, torch.nan)
 
     def summary(self) -> dict[str, float]:
-        "Shares of the inputs: correct before and after delta, each condition holding (on clean-correct inputs)."
+        """Shares of the inputs: correct before and after delta, each condition holding (on clean-correct inputs).
+
+        Returns:
+            `inputs` (B), `clean_accuracy`, `accuracy` (after delta), `linear_condition` (share of the inputs that are
+            clean-correct with min_c r~_c > ||delta||), `linear_agrees` (share of the clean-correct inputs where that
+            condition equals staying correct; nan if none), `mean_delta_norm`, and `smooth_condition` where L was given.
+        """
         premise, share = self.clean_correct, lambda m: m.double().mean().item()
         out = dict(inputs=len(premise), clean_accuracy=share(premise), accuracy=share(self.correct),
                    linear_condition=share(self.holds_linear & premise),
@@ -51,7 +62,11 @@ class RobustnessTerms:
         return out
 
     def to_dict(self) -> dict:
-        "Every field as nested lists (None where not computed): for JSON."
+        """Every field as nested lists (None where not computed): for JSON.
+
+        Returns:
+            `{field name: nested list or None}`.
+        """
         return {f.name: None if (v := getattr(self, f.name)) is None else v.tolist() for f in fields(self)}
 
     def __repr__(self) -> str:
@@ -78,14 +93,32 @@ class Linearisation:
     generator_device: torch.device
     chunk_size: int | None = None
 
-def check_discriminant(discriminant) -> str:
-    "`discriminant` if it is one of `DISCRIMINANTS`, else a `ValueError` naming it."
+def check_discriminant(discriminant: object) -> str:
+    """`discriminant` if it is one of `DISCRIMINANTS`, else a `ValueError` naming it.
+
+    Args:
+        discriminant: the argument to check
+
+    Returns:
+        `discriminant`: 'probs' or 'logits'.
+
+    Raises:
+        ValueError: `discriminant` is not in `DISCRIMINANTS`.
+    """
     if discriminant not in DISCRIMINANTS:
         raise ValueError(f"discriminant must be one of {DISCRIMINANTS}, got {discriminant!r}")
     return discriminant
 
-def check_delta(delta, x) -> None:
-    "Raise a `ValueError` naming `delta` unless it is a finite tensor of the shape of `x`."
+def check_delta(delta: object, x: torch.Tensor) -> None:
+    """Raise a `ValueError` naming `delta` unless it is a finite tensor of the shape of `x`.
+
+    Args:
+        delta: the perturbation to check
+        x: the inputs it perturbs, `[B, ...]`
+
+    Raises:
+        ValueError: `delta` is not a tensor shaped like `x`, or holds NaN or infinity.
+    """
     shape = tuple(getattr(x, 'shape', ()))
     if not isinstance(delta, torch.Tensor) or not isinstance(x, torch.Tensor) or delta.shape != x.shape:
         raise ValueError(f"delta must be a finite tensor of the shape of x {shape}, "
@@ -93,12 +126,38 @@ def check_delta(delta, x) -> None:
     if not torch.isfinite(delta).all():
         raise ValueError(f"delta must be a finite tensor of the shape of x {shape}: it holds NaN or infinite values")
 
-def check_L(L) -> float | None:
-    "`L` as a float, or None, if it is None or a finite number >= 0, else a `ValueError` naming it."
+def check_L(L: object) -> float | None:
+    """`L` as a float, or None, if it is None or a finite number >= 0, else a `ValueError` naming it.
+
+    Args:
+        L: the smoothness constant to check
+
+    Returns:
+        `L` as a `float`, or None.
+
+    Raises:
+        ValueError: `L` is neither None nor a finite number >= 0.
+    """
     return check_real(L, 'L', 0, none_ok=True, note='the smoothness constant')
 
-def linearise(model, x, y, n_samples, discriminant='probs', generator=None, chunk_size=None) -> Linearisation:
-    "f^I and the margin gradients of Theorems 3.2 and 3.4 at x from one sample set I of `n_samples` (K backward)."
+def linearise(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
+              discriminant: str = 'probs', generator: torch.Generator | None = None,
+              chunk_size: int | None = None) -> Linearisation:
+    """f^I and the margin gradients of Theorems 3.2 and 3.4 at x from one sample set I of `n_samples` (K backward).
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: inputs `[B, ...]`, finite
+        y: true labels `[B]`, integers in [0, K)
+        n_samples: inference samples S_I in the set I
+        discriminant: what f^I averages: 'probs' (softmax, eq. (2)) or 'logits'
+        generator: draws the set I (its state is kept, so `terms_for` reuses I); None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        A `Linearisation`: f^I(x) `[B, K]`, margins f_y - f_c `[B, K]`, their gradients `[B, K, D]` (D = features
+        per input) and norms `[B, K]`, and what is needed to redraw the same set I.
+    """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size)
     check_discriminant(discriminant)
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
@@ -113,8 +172,17 @@ def _linearise(model, x, y, n, discriminant, generator, chunk_size):
     return Linearisation(model, x, y, f, f.gather(1, y[:, None]) - f, grad, grad.norm(dim=2), n, discriminant, state,
                          generator.device, chunk_size)
 
-def terms_for(lin: Linearisation, delta: torch.Tensor, L=None) -> RobustnessTerms:
-    "Eq. (5) and (6) of Theorems 3.2 and 3.4 for perturbation `delta`, f^I(x + delta) on the same sample set I."
+def terms_for(lin: Linearisation, delta: torch.Tensor, L: float | None = None) -> RobustnessTerms:
+    """Eq. (5) and (6) of Theorems 3.2 and 3.4 for perturbation `delta`, f^I(x + delta) on the same sample set I.
+
+    Args:
+        lin: the linearisation at x (`linearise`), reused across perturbations
+        delta: the perturbation `[B, ...]`, shaped like x, finite (e.g. `fgm(...) - x`)
+        L: the smoothness constant of Definition 3.3, for Theorem 3.4's r; None: Theorem 3.2's terms only
+
+    Returns:
+        The `RobustnessTerms` of `delta`.
+    """
     check_delta(delta, lin.x); check_L(L)
     return _terms_for(lin, delta, L)
 
@@ -140,21 +208,65 @@ def _terms_for(lin, delta, L):
                            r_min > delta_norm, holds_smooth, c_min, c_min_smooth, lin.f.argmax(1) == lin.y,
                            f_adv.argmax(1) == lin.y)
 
-def robustness_terms(model, x, y, delta, n_samples, L=None, discriminant='probs', generator=None,
-                     chunk_size=None) -> RobustnessTerms:
-    "Margins, gradient norms, cos alpha, r~ (Thm 3.2, eq. (5)) and r (Thm 3.4, eq. (6), given L) of f^I from one set I."
+def robustness_terms(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor,
+                     n_samples: int, L: float | None = None, discriminant: str = 'probs',
+                     generator: torch.Generator | None = None, chunk_size: int | None = None) -> RobustnessTerms:
+    """Margins, gradient norms, cos alpha, r~ (Thm 3.2, eq. (5)), r (Thm 3.4, eq. (6), given L) of f^I for one set I.
+
+    Args:
+        model: a stochastic classifier, any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+        x: clean inputs `[B, ...]`, finite
+        y: true labels `[B]`, integers in [0, K)
+        delta: the perturbation `[B, ...]`, shaped like x, finite (e.g. `fgm(...) - x`)
+        n_samples: inference samples S_I in the set I; f^I(x) and f^I(x + delta) use the same set
+        L: the smoothness constant of Definition 3.3, for Theorem 3.4's r; None: Theorem 3.2's terms only
+        discriminant: what f^I averages: 'probs' (softmax, eq. (2)) or 'logits'
+        generator: draws the set I; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        The `RobustnessTerms`: per class `[B, K]` and per input `[B]` quantities, see its fields.
+    """
     check_delta(delta, x); check_L(L)
     return _terms_for(linearise(model, x, y, n_samples, discriminant, generator, chunk_size), delta, L)
 
 # %% ../nbs/05_theory.ipynb #bbea22f9
-def random_linear_classifier(d: int, k: int, generator: torch.Generator, dtype=torch.float64) -> GaussianLinear:
-    "A linear stochastic classifier (Theorem 3.2's setting), N(0, 1) mean weights, weight noise of std in [0.2, 1.2]."
+def random_linear_classifier(d: int, k: int, generator: torch.Generator,
+                             dtype: torch.dtype = torch.float64) -> GaussianLinear:
+    """A linear stochastic classifier (Theorem 3.2's setting), N(0, 1) mean weights, weight noise of std in [0.2, 1.2].
+
+    Args:
+        d: input features D
+        k: classes K
+        generator: draws the weights' means, the biases (N(0, 0.25)) and the noise's std (CPU generator)
+        dtype: the parameters' dtype
+
+    Returns:
+        A `GaussianLinear` with means `[d, k]` and bias `[k]`.
+    """
     mean = torch.randn(d, k, generator=generator, dtype=dtype)
     bias = torch.randn(k, generator=generator, dtype=dtype) * 0.5
     return GaussianLinear(mean, bias, std=0.2 + torch.rand(1, generator=generator).item())
 
-def theorem_cases(make_model, n_models, n_inputs, d, k, L_of=None, discriminant='logits', seed=0):
-    "Theorem 3.2/3.4 cases: FGM (random eta, S_A) on `n_inputs` inputs of `n_models` random models; terms' fields."
+def theorem_cases(make_model: Callable[[int, int, torch.Generator], StochasticClassifier], n_models: int,
+                  n_inputs: int, d: int, k: int, L_of: Callable[[StochasticClassifier], float] | None = None,
+                  discriminant: str = 'logits', seed: int = 0) -> dict[str, torch.Tensor | None]:
+    """Theorem 3.2/3.4 cases: FGM (random eta, S_A) on `n_inputs` inputs of `n_models` random models; terms' fields.
+
+    Args:
+        make_model: `make_model(d, k, generator)` draws a random model, e.g. `random_linear_classifier`
+        n_models: number of random models
+        n_inputs: random inputs per model, uniform in [-1, 1]^d, labelled by the model's averaged logits
+        d: input features D
+        k: classes K
+        L_of: `L_of(model)` is the model's smoothness constant, for Theorem 3.4; None: Theorem 3.2 only
+        discriminant: what f^I averages: 'probs' or 'logits'
+        seed: seeds the generator that draws everything
+
+    Returns:
+        `holds_linear`, `holds_smooth` (None without `L_of`), `clean_correct`, `correct` and `delta_norm`, each
+        `[n_models * n_inputs]`, the models' `RobustnessTerms` fields concatenated.
+    """
     g = torch.Generator().manual_seed(seed)
     rows = []
     for _ in range(n_models):
@@ -173,41 +285,99 @@ def theorem_cases(make_model, n_models, n_inputs, d, k, L_of=None, discriminant=
 
 # %% ../nbs/05_theory.ipynb #882474dc
 class SineLinear(StochasticClassifier):
-    "f_c(x, W) = w_c^T x + b_c + a_c sin(v_c^T x), W Gaussian: L-smooth (Definition 3.3), L = max_c |a_c| ||v_c||^2."
-    def __init__(self, linear: GaussianLinear, a: torch.Tensor, v: torch.Tensor):
+    """f_c(x, W) = w_c^T x + b_c + a_c sin(v_c^T x), W Gaussian: L-smooth (Definition 3.3), L = max_c |a_c| ||v_c||^2.
+
+    Args:
+        linear: the random linear part w_c^T x + b_c, with D features and K classes
+        a: amplitudes a_c `[K]` (fixed)
+        v: frequencies v_c `[D, K]` (fixed)
+    """
+    def __init__(self, linear: GaussianLinear, a: torch.Tensor, v: torch.Tensor) -> None:
         super().__init__()
         self.linear, self.a, self.v, self.classes = linear, a, v, linear.classes
 
     @property
-    def L(self) -> float: return (self.a.abs() * self.v.pow(2).sum(0)).max().item()
+    def L(self) -> float:
+        "The smoothness constant max_c |a_c| ||v_c||_2^2 of Definition 3.3, a float."
+        return (self.a.abs() * self.v.pow(2).sum(0)).max().item()
 
-    def realisations(self, xs, generators):
+    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
         return self.linear.realisations(xs, generators) + self.a * torch.sin(xs.flatten(2) @ self.v)
 
-def random_smooth_classifier(d: int, k: int, generator: torch.Generator, dtype=torch.float64) -> SineLinear:
-    "A `SineLinear` around `random_linear_classifier` with curvature of order one (Theorem 3.4's setting)."
+def random_smooth_classifier(d: int, k: int, generator: torch.Generator,
+                             dtype: torch.dtype = torch.float64) -> SineLinear:
+    """A `SineLinear` around `random_linear_classifier` with curvature of order one (Theorem 3.4's setting).
+
+    Args:
+        d: input features D
+        k: classes K
+        generator: draws the linear part, then a_c ~ U[-1, 1] and v ~ N(0, 0.16) (CPU generator)
+        dtype: the parameters' dtype
+
+    Returns:
+        A `SineLinear`; its `L` is its smoothness constant.
+    """
     linear = random_linear_classifier(d, k, generator, dtype)
     return SineLinear(linear, torch.rand(k, generator=generator, dtype=dtype) * 2 - 1,
                       torch.randn(d, k, generator=generator, dtype=dtype) * 0.4)
 
 # %% ../nbs/05_theory.ipynb #573130c1
 def gaussian_norm_bounds(mu: torch.Tensor, var: torch.Tensor) -> tuple[float, float]:
-    "Proposition 3.5: (||mu||_2, sqrt(||mu||_2^2 + tr Sigma)) bounding E||X||_2 for X ~ N(mu, diag(var))."
+    """Proposition 3.5: (||mu||_2, sqrt(||mu||_2^2 + tr Sigma)) bounding E||X||_2 for X ~ N(mu, diag(var)).
+
+    Args:
+        mu: the mean, any shape
+        var: the variances, the diagonal of Sigma, shaped like `mu`, >= 0
+
+    Returns:
+        `(lower, upper)` bounds on E||X||_2.
+
+    Raises:
+        ValueError: `var` is not shaped like `mu` or has a negative entry.
+    """
     if mu.shape != var.shape or (var < 0).any():
         raise ValueError(f"var must be non-negative variances of the shape of mu {tuple(mu.shape)}")
     m = mu.norm().item()
     return m, math.sqrt(m ** 2 + var.sum().item())
 
 # %% ../nbs/05_theory.ipynb #9e7d1142
-def boundary_of(model, n_samples, generator):
-    "Weights (w, b) of the boundary {x: w.x + b = 0} of a binary linear model's averaged logits (Figure 1)."
+def boundary_of(model: StochasticClassifier, n_samples: int,
+                generator: torch.Generator | None) -> tuple[torch.Tensor, float]:
+    """Weights (w, b) of the boundary {x: w.x + b = 0} of a binary linear model's averaged logits (Figure 1).
+
+    Args:
+        model: a linear stochastic classifier of 2-D inputs and 2 classes, in float64 (e.g. a `GaussianLinear`)
+        n_samples: samples S in the averaged logits
+        generator: draws the sample set; None: seeded from the global RNG
+
+    Returns:
+        `(w, b)`: w `[2]` and b, where w.x + b = z_0 - z_1 of the averaged logits z (> 0: class 0).
+    """
     eye = torch.cat([torch.zeros(1, 2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)])
     z = mc_logits(model, eye, n_samples, generator=generator)
     diff = z[:, 0] - z[:, 1]
     return diff[1:] - diff[0], diff[0].item()
 
-def find_case(model, x, y, eta, n_samples, case, generator, tries=2000):
-    "Draw A, I until Figure 1's `case` occurs ('b': cos >= 0; 'c': cos < 0, r~ > ||delta||): (delta, A state, I state)."
+def find_case(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: float, n_samples: int, case: str,
+              generator: torch.Generator, tries: int = 2000) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draw A, I until Fig. 1's `case` occurs ('b': cos >= 0; 'c': cos < 0, r~ > ||delta||): (delta, A state, I state).
+
+    Args:
+        model: a binary stochastic classifier (2 classes), e.g. a `GaussianLinear` of 2-D inputs
+        x: one input `[1, D]`
+        y: its label `[1]`, 0 or 1
+        eta: the FGM perturbation size (L2, no clipping)
+        n_samples: samples in the attack set A and in the inference set I
+        case: 'b' (cos alpha >= 0: the attack moves away from the boundary) or 'c' (cos alpha < 0 but r~ > ||delta||)
+        generator: draws A and I in turn, advancing
+        tries: the most (A, I) pairs to draw
+
+    Returns:
+        `(delta, a_state, i_state)`: the perturbation `[1, D]` and the generator states that draw A and I again.
+
+    Raises:
+        RuntimeError: the case did not occur in `tries` draws.
+    """
     for _ in range(tries):
         a_state = generator.get_state()
         delta = fgm(model, x, y, eta, n_samples, clip=None, generator=generator) - x
@@ -221,8 +391,21 @@ def find_case(model, x, y, eta, n_samples, case, generator, tries=2000):
     raise RuntimeError(f'case {case} not found in {tries} draws')
 
 # %% ../nbs/05_theory.ipynb #aee4e684
-def mean_angle(nu_norm: float, var: float, n_samples: int, d: int = 784, n_pairs: int = 2000, generator=None) -> float:
-    "Section 3.4 'Angle' (Figure 2): mean angle (degrees) of nu + eps, nu + eps_hat; eps, eps_hat ~ N(0, var / S I_d)."
+def mean_angle(nu_norm: float, var: float, n_samples: int, d: int = 784, n_pairs: int = 2000,
+               generator: torch.Generator | None = None) -> float:
+    """Section 3.4 'Angle' (Figure 2): mean angle (degrees) of nu + eps, nu + eps_hat; eps, eps_hat ~ N(0, var / S I_d).
+
+    Args:
+        nu_norm: ||nu||_2, the norm of the expected gradient, >= 0
+        var: the variance of one realisation's gradient per coordinate, >= 0 (not both 0)
+        n_samples: samples S behind each estimate (the noise's variance is var / S)
+        d: the dimension (784: a FashionMNIST image)
+        n_pairs: pairs (eps, eps_hat) averaged over
+        generator: draws the noise (a CPU generator); None: the global RNG
+
+    Returns:
+        The mean angle in degrees, in [0, 180].
+    """
     check_real(nu_norm, 'nu_norm', 0); check_real(var, 'var', 0)
     if nu_norm == var == 0:
         raise ValueError(f"nu_norm and var must be finite numbers >= 0, not both 0 (two zero vectors have no angle), "

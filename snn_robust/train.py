@@ -7,12 +7,13 @@ from __future__ import annotations
 import dataclasses, hashlib, json, math, numbers, warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm  # text bars: the notebooks have no ipywidgets (tqdm.auto would warn in every one)
 from .checkpoints import checkpoint_lock, checkpoint_path, load_checkpoint, save_checkpoint
-from .core import check_count, check_real, get_device, mc_probs_nested, sample_generators
+from .core import (StochasticClassifier, check_count, check_real, get_device, mc_probs_nested,
+                             sample_generators)
 from .data import DATASETS, SHAPES, Split, load_split
 from .models import StochasticMLP, WideResNet, _check_dropout
 from .outputs import check_writable_dir
@@ -23,12 +24,32 @@ __all__ = ['RECIPES', 'FORMAT_VERSION', 'SEED_LIMIT', 'elbo_loss', 'mixture_loss
            'clean_accuracy']
 
 # %% ../nbs/03_train.ipynb #1f78b4e4
-def elbo_loss(logits: torch.Tensor, y: torch.Tensor, kl: torch.Tensor, n_data: int) -> torch.Tensor:
-    "Negative ELBO per example (appendix B, BNN): mean over samples and batch of -log p(y | x, theta_s), plus KL / N."
+def elbo_loss(logits: torch.Tensor, y: torch.Tensor, kl: torch.Tensor | float, n_data: int) -> torch.Tensor:
+    """Negative ELBO per example (appendix B, BNN): mean over samples and batch of -log p(y | x, theta_s), plus KL / N.
+
+    Args:
+        logits: logits `[S, B, K]` of S realisations on a batch
+        y: labels `[B]`
+        kl: KL(q || prior) of the weights (a scalar tensor, or 0.0 for a model without a prior)
+        n_data: N, the number of training examples
+
+    Returns:
+        The loss, a scalar tensor.
+    """
     return F.cross_entropy(logits.flatten(0, 1), y.repeat(logits.shape[0])) + kl / n_data
 
-def mixture_loss(logits: torch.Tensor, y: torch.Tensor, kl: torch.Tensor, n_data: int) -> torch.Tensor:
-    "Infinite-mixture objective per example (appendix B, IM): -log (1/S sum_s p(y | x, theta_s)), plus KL / N."
+def mixture_loss(logits: torch.Tensor, y: torch.Tensor, kl: torch.Tensor | float, n_data: int) -> torch.Tensor:
+    """Infinite-mixture objective per example (appendix B, IM): -log (1/S sum_s p(y | x, theta_s)), plus KL / N.
+
+    Args:
+        logits: logits `[S, B, K]` of S realisations on a batch
+        y: labels `[B]`
+        kl: KL(q || prior) of the weights (a scalar tensor, or 0.0 for a model without a prior)
+        n_data: N, the number of training examples
+
+    Returns:
+        The loss averaged over the batch, a scalar tensor.
+    """
     logp_y = logits.log_softmax(-1).gather(2, y.expand(logits.shape[0], -1).unsqueeze(2)).squeeze(2)  # [S, B]
     return (math.log(logits.shape[0]) - torch.logsumexp(logp_y, 0)).mean() + kl / n_data
 
@@ -42,12 +63,28 @@ class Recipe:
     schedule: Callable | None = None  # (config, epoch) -> the epoch's learning rate; None: config.lr throughout
     ignores: tuple = ()     # TrainConfig fields that do not matter to this kind (left out of its hash)
 
-def wrn_lr(config, epoch: int) -> float:
-    "The WRN's step schedule (appendix B): lr, lr/5, lr/25 over 30 %, 30 % and 40 % of the epochs."
+def wrn_lr(config: TrainConfig, epoch: int) -> float:
+    """The WRN's step schedule (appendix B): lr, lr/5, lr/25 over 30 %, 30 % and 40 % of the epochs.
+
+    Args:
+        config: gives the initial rate `lr` and the number of `epochs`
+        epoch: the epoch, counted from 0
+
+    Returns:
+        The learning rate of `epoch`.
+    """
     return config.lr * (0.2 ** sum(epoch >= round(f * config.epochs) for f in (0.3, 0.6)))
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    "Random horizontal flips and 4-pixel-padded random crops (CIFAR-10 training in wide-resnet.pytorch)."
+    """Random horizontal flips and 4-pixel-padded random crops (CIFAR-10 training in wide-resnet.pytorch).
+
+    Args:
+        x: images `[B, C, H, W]`
+        generator: draws the flips and crops, on x's device
+
+    Returns:
+        Augmented images `[B, C, H, W]`.
+    """
     B, _, H, W = x.shape
     flip = torch.rand(B, generator=generator, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
@@ -57,8 +94,17 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def _mlp(config, shape): return StochasticMLP(math.prod(shape), config.hidden, 10, config.init_var)
 
-def sampled_loss(objective):
-    "The batch loss of `objective` (`elbo_loss`, `mixture_loss`) on `config.train_samples` realisations and the KL."
+def sampled_loss(objective: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | float, int], torch.Tensor]
+                 ) -> Callable[..., torch.Tensor]:
+    """The batch loss of `objective` (`elbo_loss`, `mixture_loss`) on `config.train_samples` realisations and the KL.
+
+    Args:
+        objective: `objective(logits [S, B, K], y [B], kl, n_data)`, e.g. `elbo_loss` or `mixture_loss`
+
+    Returns:
+        A recipe's loss `loss(model, config, x, y, n_data, generator)`: the scalar loss of one batch, its
+        realisations drawn from `generator` (the KL is 0 for a model without a `kl` method).
+    """
     def loss(model, config, x, y, n_data, generator):
         gens = sample_generators(config.train_samples, generator, x.device)
         logits = model.realisations(x.expand(config.train_samples, *x.shape), gens)
@@ -71,8 +117,16 @@ def _wrn_loss(model, config, x, y, n_data, generator):
     if config.dataset == 'cifar10': x = augment(x, generator)
     return F.cross_entropy(model(x), y)
 
-def adam(params, config):
-    "Adam at `config.lr`: the MLPs' optimiser (appendix B)."
+def adam(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam at `config.lr`: the MLPs' optimiser (appendix B).
+
+    Args:
+        params: the parameters to optimise
+        config: gives the learning rate `lr`
+
+    Returns:
+        A `torch.optim.Adam`.
+    """
     return torch.optim.Adam(params, lr=config.lr)
 
 def _sgd(params, config): return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=5e-4)
@@ -86,8 +140,19 @@ RECIPES = {'bnn': Recipe(_mlp, sampled_loss(elbo_loss), adam, ignores=_WRN_FIELD
 FORMAT_VERSION = 1
 SEED_LIMIT = 2**32
 
-def check_seed(seed, name: str = 'seed') -> int:
-    "`seed` as an int if it is an integer in [0, 2**32), else a `ValueError` naming `name`."
+def check_seed(seed: object, name: str = 'seed') -> int:
+    """`seed` as an int if it is an integer in [0, 2**32), else a `ValueError` naming `name`.
+
+    Args:
+        seed: the seed to check (a bool is not an integer here)
+        name: the parameter's name, for the error message
+
+    Returns:
+        `seed` as an `int`.
+
+    Raises:
+        ValueError: `seed` is not an integer in [0, `SEED_LIMIT`).
+    """
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
         raise ValueError(f"{name} must be a non-negative integer below 2**32, got {seed!r}")
     return int(seed)
@@ -126,21 +191,40 @@ class TrainConfig:
         _check_dropout(self.dropout)
 
     def relevant(self) -> dict:
-        "The fields that determine this model (those its recipe ignores left out)."
+        """The fields that determine this model (those its recipe ignores left out).
+
+        Returns:
+            `{'format': FORMAT_VERSION, field: value, ...}`, JSON-serialisable.
+        """
         skip = RECIPES[self.model].ignores
         return {'format': FORMAT_VERSION, **{k: v for k, v in dataclasses.asdict(self).items() if k not in skip}}
 
     def hash(self) -> str:
-        "SHA-256 of the canonical JSON of the relevant fields."
+        """SHA-256 of the canonical JSON of the relevant fields.
+
+        Returns:
+            64 hex digits.
+        """
         return hashlib.sha256(json.dumps(self.relevant(), sort_keys=True).encode()).hexdigest()
 
     def name(self) -> str:
-        "A readable checkpoint name: model, data set and the first 16 hex digits of the hash."
+        """A readable checkpoint name: model, data set and the first 16 hex digits of the hash.
+
+        Returns:
+            `'<model>-<dataset>-<hash[:16]>'`.
+        """
         return f"{self.model}-{self.dataset}-{self.hash()[:16]}"
 
 # %% ../nbs/03_train.ipynb #07ed8771
 def build_model(config: TrainConfig) -> torch.nn.Module:
-    "A freshly initialised model for `config` (its recipe's network), its initial weights drawn from `config.seed`."
+    """A freshly initialised model for `config` (its recipe's network), its initial weights drawn from `config.seed`.
+
+    Args:
+        config: the model's configuration
+
+    Returns:
+        The untrained model, on the CPU (the global RNG is left as it was).
+    """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return RECIPES[config.model].build(config, SHAPES[config.dataset])
@@ -149,12 +233,33 @@ def build_model(config: TrainConfig) -> torch.nn.Module:
 def _epoch_generator(config, epoch, device='cpu'):
     return torch.Generator(device=device).manual_seed(config.seed * 1_000_003 + epoch)
 
-def make_optimizer(model, config: TrainConfig):
-    "The optimiser of `config`'s recipe for `model`'s parameters."
+def make_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser of `config`'s recipe for `model`'s parameters.
+
+    Args:
+        model: the model to train
+        config: its configuration (recipe and learning rate)
+
+    Returns:
+        Adam for the MLPs; SGD with momentum 0.9 and weight decay 5e-4 for the WRN.
+    """
     return RECIPES[config.model].optimizer(model.parameters(), config)
 
-def train_step(model, config: TrainConfig, x, y, n_data, generator) -> torch.Tensor:
-    "The loss of one batch under `config`'s recipe (noise, augmentation and samples drawn from `generator`)."
+def train_step(model: torch.nn.Module, config: TrainConfig, x: torch.Tensor, y: torch.Tensor, n_data: int,
+               generator: torch.Generator) -> torch.Tensor:
+    """The loss of one batch under `config`'s recipe (noise, augmentation and samples drawn from `generator`).
+
+    Args:
+        model: the model being trained, in training mode
+        config: its configuration; with `noise_var` > 0 each image is replaced by two noisy copies (section 4.1)
+        x: images `[B, C, H, W]` in [0, 1]
+        y: labels `[B]`
+        n_data: N, the number of training examples (the KL term's weight is 1 / N)
+        generator: draws the noise, augmentation and weight samples, on x's device
+
+    Returns:
+        The batch loss, a scalar tensor to call `backward` on.
+    """
     if config.noise_var > 0:  # section 4.1: each image replaced by two noisy copies
         x = x.repeat(2, 1, 1, 1); y = y.repeat(2)
         x = x + math.sqrt(config.noise_var) * torch.randn(x.shape, generator=generator, device=x.device)
@@ -174,15 +279,26 @@ def _restore(config, ckpt, path, device):
         return _restore(config, None, path, device)
     return model, optimizer, ckpt['epoch']
 
-def train(config: TrainConfig, device='auto', cache: str | Path | None = None, progress: bool = True,
-          train_split: Split | None = None) -> torch.nn.Module:
+def train(config: TrainConfig, device: str | torch.device = 'auto', cache: str | Path | None = None,
+          progress: bool = True, train_split: Split | None = None) -> torch.nn.Module:
     """Train the model of `config` (resuming from its checkpoint), saving after every epoch; returns it in eval mode.
 
     Resuming is exact: epoch e draws all its randomness (order, weight samples, noise, dropout) from generators
     seeded by (config.seed, e) when it starts, so a checkpoint's epoch count, weights and optimizer state are the
     whole state of a run. A run killed mid-epoch restarts that epoch and ends with the weights of an uninterrupted
     run. The global RNG is restored afterwards, so code after `train` sees the same random numbers whether the model
-    was trained now or loaded. The model's `epochs_trained` is the number of epochs this call trained (0: loaded)."""
+    was trained now or loaded. The model's `epochs_trained` is the number of epochs this call trained (0: loaded).
+
+    Args:
+        config: the model's configuration; its `name()` names the checkpoint
+        device: where to train ('auto': CUDA when present, else the CPU)
+        cache: the cache folder holding `models/<name>.pt`; None: `cache_dir()` (`SNN_ROBUST_CACHE`)
+        progress: show a progress bar per epoch (and a line while waiting for another process training this model)
+        train_split: the training data; None: `load_split(config.dataset, 'train', config.n_train)`
+
+    Returns:
+        The trained model on `device`, in eval mode.
+    """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     device = get_device(device)
@@ -222,15 +338,36 @@ def _train(config, device, path, progress, train_split):
     model.epochs_trained = config.epochs - start
     return model.eval()
 
-def get_model(config: TrainConfig, device='auto', cache: str | Path | None = None,
+def get_model(config: TrainConfig, device: str | torch.device = 'auto', cache: str | Path | None = None,
               progress: bool = True) -> torch.nn.Module:
-    "The trained model of `config`: from the checkpoint cache when it is there and complete, else trained (and cached)."
+    """The trained model of `config`: from the checkpoint cache when there and complete, else trained (and cached).
+
+    Args:
+        config: the model's configuration
+        device: where the model goes ('auto': CUDA when present, else the CPU)
+        cache: the cache folder; None: `cache_dir()` (`SNN_ROBUST_CACHE`)
+        progress: show a progress bar while training
+
+    Returns:
+        The trained model on `device`, in eval mode (`train`).
+    """
     return train(config, device, cache, progress)
 
 # %% ../nbs/03_train.ipynb #0dfaa24e
-def clean_accuracy(model, split: Split, sizes=(1, 5, 10, 100), seed: int = 0,
+def clean_accuracy(model: StochasticClassifier, split: Split, sizes: Iterable[int] = (1, 5, 10, 100), seed: int = 0,
                    batch_size: int = 1000) -> dict[int, float]:
-    "Accuracy (%) of the MC prediction (eq. 2) on `split` per inference sample size in `sizes`, nested sample sets."
+    """Accuracy (%) of the MC prediction (eq. 2) on `split` per inference sample size in `sizes`, nested sample sets.
+
+    Args:
+        model: a stochastic classifier with parameters (the inputs go to their device)
+        split: the images and labels to classify
+        sizes: inference sample sizes S_I; the smaller sets are the first realisations of the largest
+        seed: seeds the inference sample sets (one CPU generator, advancing batch by batch)
+        batch_size: images per batch
+
+    Returns:
+        `{S_I: accuracy in %}`.
+    """
     seed, batch_size = check_seed(seed), check_count(batch_size, 'batch_size')
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)

@@ -4,26 +4,48 @@
 
 # %% ../nbs/07_variance.ipynb #529dd304
 from __future__ import annotations
+from typing import Sequence
 import numpy as np
 import torch
 from .attacks import attack_sweep, eta_grid
-from .core import check_labels, sample_probs
-from .experiments import variance_pairs
+from .core import StochasticClassifier, check_labels, sample_probs
+from .experiments import Experiment, variance_pairs
 from .paper import N_ATTACK, claim_key
 
 # %% auto #0
 __all__ = ['prediction_variance', 'variance_experiment', 'verdict_c4', 'verdict_c5', 'verdicts']
 
 # %% ../nbs/07_variance.ipynb #82b14a23
-def prediction_variance(model, x, y, n_samples, generator=None, chunk_size=None) -> torch.Tensor:
-    "Section 4.2: the empirical variance of f_y(x, theta_s), the true class's probability, over `n_samples` draws [B]."
+def prediction_variance(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
+                        generator: torch.Generator | None = None, chunk_size: int | None = None) -> torch.Tensor:
+    """Section 4.2: the empirical variance of f_y(x, theta_s), the true class's probability, over `n_samples` draws [B].
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: inputs `[B, ...]`
+        y: true labels `[B]`
+        n_samples: realisations S drawn
+        generator: draws them; None: seeded from the global RNG
+        chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+
+    Returns:
+        The variance per input `[B]` (dividing by S, not S - 1).
+    """
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     probs = sample_probs(model, x, n_samples, generator=generator, chunk_size=chunk_size)
     return probs.gather(2, y.expand(n_samples, -1)[..., None]).squeeze(2).var(0, unbiased=False)
 
 # %% ../nbs/07_variance.ipynb #83810481
-def variance_experiment(exp, generator) -> dict:
-    "Section 4.2 for one model: prediction variances, and accuracy under FGM with S_A = 10 over eta (Figures 4, 5)."
+def variance_experiment(exp: Experiment, generator: torch.Generator) -> dict:
+    """Section 4.2 for one model: prediction variances, and accuracy under FGM with S_A = 10 over eta (Figures 4, 5).
+
+    Args:
+        exp: the trained model with its settings and test images (`load_experiment`)
+        generator: draws every sample set of the section, in turn (`run_section` seeds it)
+
+    Returns:
+        `variance` (a list, one per test image) and `accuracy` (`{eta, accuracy, n_attack, n_infer}`).
+    """
     var = prediction_variance(exp.model, exp.x, exp.y, exp.settings['variance_samples'], generator=generator)
     etas, n_infer = eta_grid(exp.config.dataset, 2, exp.settings['n_eta']), exp.settings['n_infer']
     acc = attack_sweep(exp.model, exp.x, exp.y, etas, N_ATTACK, n_infer, generator=generator)
@@ -31,18 +53,42 @@ def variance_experiment(exp, generator) -> dict:
     return dict(variance=var.tolist(), accuracy=dict(eta=etas, accuracy=acc, n_attack=N_ATTACK, n_infer=n_infer))
 
 # %% ../nbs/07_variance.ipynb #51ca2269
-def verdict_c4(var_low, var_high) -> dict:
-    "C4: the model the paper calls higher-variance has the larger mean prediction variance."
+def verdict_c4(var_low: Sequence[float] | torch.Tensor, var_high: Sequence[float] | torch.Tensor) -> dict:
+    """C4: the model the paper calls higher-variance has the larger mean prediction variance.
+
+    Args:
+        var_low: prediction variances of the lower-variance model of a pair, one per image
+        var_high: those of the higher-variance model
+
+    Returns:
+        `holds`, `mean_variance_low` and `mean_variance_high`.
+    """
     lo, hi = float(torch.as_tensor(var_low).mean()), float(torch.as_tensor(var_high).mean())
     return dict(holds=hi > lo, mean_variance_low=lo, mean_variance_high=hi)
 
-def verdict_c5(acc_low, acc_high) -> dict:
-    "C5: the higher-variance model has the higher mean accuracy under attack over the positive eta."
+def verdict_c5(acc_low: Sequence[float], acc_high: Sequence[float]) -> dict:
+    """C5: the higher-variance model has the higher mean accuracy under attack over the positive eta.
+
+    Args:
+        acc_low: the lower-variance model's accuracy per eta, the first at eta = 0 (left out)
+        acc_high: the higher-variance model's, at the same etas
+
+    Returns:
+        `holds`, `mean_attacked_accuracy_low` and `mean_attacked_accuracy_high`.
+    """
     lo, hi = float(np.mean(acc_low[1:])), float(np.mean(acc_high[1:]))
     return dict(holds=hi > lo, mean_attacked_accuracy_low=lo, mean_attacked_accuracy_high=hi)
 
 def verdicts(results: dict) -> dict:
-    "Section 4.2's verdicts: C4 and C5 for each variance pair whose two models ran."
+    """Section 4.2's verdicts: C4 and C5 for each variance pair whose two models ran.
+
+    Args:
+        results: section 4.2's results (`run_section`, `load_results`)
+
+    Returns:
+        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
+        them: 'C4/bnn<im' and 'C5/bnn<im' for the pair ('bnn', 'im') (lower < higher variance), etc.
+    """
     out = {}
     for low, high in variance_pairs():
         if low not in results['variance'] or high not in results['variance']: continue

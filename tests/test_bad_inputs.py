@@ -178,7 +178,7 @@ def test_the_table_is_long_enough():
 
 NO_CUDA = not torch.cuda.is_available()
 COMMAND = [
-    ('reproduce --profile huge', ['reproduce', '--profile', 'huge'], None, '--profile', "invalid choice: 'huge' (choose from 'smoke', 'quick', 'paper')"),
+    ('reproduce --profile huge', ['reproduce', '--profile', 'huge'], None, '--profile', "profile must be one of ('smoke', 'quick', 'paper'), got 'huge'"),
     ('reproduce --profile (no value)', ['reproduce', '--profile'], None, '--profile', 'expected one argument'),
     ('reproduce --seeds 1.5', ['reproduce', '--seeds', '1.5'], None, '--seeds', "seed must be a non-negative integer below 2**32, got '1.5'"),
     ('reproduce --seeds -1', ['reproduce', '--seeds', '-1'], None, '--seeds', "seed must be a non-negative integer below 2**32, got '-1'"),
@@ -192,7 +192,7 @@ COMMAND = [
     ('reproduce with SNN_ROBUST_CACHE below a file', ['reproduce'], {'SNN_ROBUST_CACHE': '{tmp}/a_file/cache'}, 'cache (SNN_ROBUST_CACHE) folder', 'must be a writable folder'),
     ('reproduce with a corrupt FashionMNIST', ['reproduce'], 'corrupt', FASHION_FILES['test'][0], 'is not an IDX file'),
     ('reproduce --bogus', ['reproduce', '--bogus'], None, '--bogus', 'unrecognized arguments'),
-    ('train --profile huge', ['train', '--profile', 'huge'], None, '--profile', "invalid choice: 'huge'"),
+    ('train --profile huge', ['train', '--profile', 'huge'], None, '--profile', "profile must be one of ('smoke', 'quick', 'paper'), got 'huge'"),
     ('train --seed 1.5', ['train', '--seed', '1.5'], None, '--seed', "seed must be a non-negative integer below 2**32, got '1.5'"),
     ('train --seed x', ['train', '--seed', 'x'], None, '--seed', "seed must be a non-negative integer below 2**32, got 'x'"),
     ('train --seed 4294967296', ['train', '--seed', str(2**32)], None, 'seed', 'must be a non-negative integer below 2**32'),

@@ -29,7 +29,7 @@ def test_train_smoke_end_to_end_and_cache_hit(tmp_path):
 
 
 @pytest.mark.parametrize('args, message', [
-    (['train', '--profile', 'huge'], 'invalid choice'),
+    (['train', '--profile', 'huge'], "profile must be one of ('smoke', 'quick', 'paper')"),
     (['train', '--seed', '-1'], 'seed must be a non-negative integer'),
     (['train', '--seed', 'x'], 'seed must be a non-negative integer'),
     (['train', '--models', 'bnn', 'gan'], 'invalid choice'),

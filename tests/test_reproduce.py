@@ -23,6 +23,8 @@ def reproduce(tmp, *extra, env=None):
 
 def test_reproduce_smoke_end_to_end(smoke_reproduce):
     tmp_path = smoke_reproduce.root  # the session's smoke run (conftest.py); this test runs after it in the same folders
+    assert 'Kernel is running over TCP' not in smoke_reproduce.result.stderr  # the kernels' logs stay quiet
+    assert 'IPKernelApp' not in smoke_reproduce.result.stderr, smoke_reproduce.result.stderr[-2000:]
     out = tmp_path / 'figures' / 'smoke'
     for stem in FIGURES:
         assert (out / f'{stem}.png').stat().st_size > 1000 and (out / f'{stem}.pdf').exists(), stem
