@@ -23,7 +23,7 @@ from .train import TrainConfig, get_model
 __all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'gaussian_rates',
            'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory',
            'work_avoided', 'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability',
-           'reproduce_time', 'run_bench', 'bf16_verdict', 'results_markdown']
+           'reproduce_time', 'command_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
 
 # %% ../nbs/12_bench.ipynb #486c0add
 def _cpuinfo() -> dict[str, str]:
@@ -473,11 +473,32 @@ def reproduce_time(profile: str, device: str | torch.device, source: str | Path 
                 user=round(after.ru_utime - before.ru_utime, 1), system=round(after.ru_stime - before.ru_stime, 1),
                 tasks=tasks)
 
+# %% ../nbs/12_bench.ipynb #7a5c1003
+def command_seconds(repeat: int = 3) -> dict[str, float]:
+    """Best wall seconds of `snn-robust --help` and of `python -c 'import snn_robust.core'` (torch's import).
+
+    Args:
+        repeat: runs of each; the fastest counts
+
+    Returns:
+        `{'snn-robust --help': s, 'import snn_robust.core': s}`.
+    """
+    cmds = {'snn-robust --help': [str(Path(sys.executable).parent / 'snn-robust'), '--help'],
+            'import snn_robust.core': [sys.executable, '-c', 'import snn_robust.core']}
+    def best(cmd):
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter(); subprocess.run(cmd, capture_output=True, check=True)
+            times.append(time.perf_counter() - start)
+        return round(min(times), 3)
+    return {name: best(cmd) for name, cmd in cmds.items()}
+
 # %% ../nbs/12_bench.ipynb #27eb915f
-BENCH_PARTS = ('grid', 'pgd', 'memory', 'work', 'wrn', 'determinism', 'reproduce')
-QUICK = dict(batches=(1, 100), samples=(1, 100), pgd=(100, 10), memory=(1000, 100), wrn=(10, 10), repeat=1)
+BENCH_PARTS = ('grid', 'pgd', 'memory', 'work', 'wrn', 'determinism', 'reproduce', 'cli', 'autoattack')
+QUICK = dict(batches=(1, 100), samples=(1, 100), pgd=(100, 10), memory=(1000, 100), wrn=(10, 10), repeat=1,
+             autoattack=('smoke', 20, 2, 10))
 FULL = dict(batches=(1, 10, 100, 1000), samples=(1, 10, 100, 1000), pgd=(500, 20), memory=(1000, 1000), wrn=(100, 100),
-            repeat=3)
+            repeat=3, autoattack=('quick', 500, 20, 100))  # (profile of the BNN and IM, images, S_A, S_I)
 
 def _bench_model(device, quick: bool):
     """The FashionMNIST BNN the benchmark attacks: the quick profile's (cached or trained, ~30 s), or for --quick a
@@ -558,6 +579,18 @@ def run_bench(quick: bool = False, device: str | torch.device = 'auto', out: str
               flush=True)
         res['reproduce'] = [reproduce_time(profile, device)]
         if baseline is not None: res['reproduce'].append(reproduce_time(profile, device, baseline))
+    if 'cli' in parts: res['cli'] = command_seconds()
+    if 'autoattack' in parts:
+        from snn_robust.apgd import rand_evaluation
+        from snn_robust.experiments import experiment_config
+        profile, n, s_a, s_i = cfg['autoattack']
+        print(f'randomized evaluations, L-inf 0.1 (BNN and IM of the {profile} profile, B={n}, S_A={s_a}, S_I={s_i}):',
+              flush=True)
+        test = load_split('fashion_mnist', 'test', n)
+        res['autoattack'] = dict(profile=profile, B=n, S_A=s_a, S_I=s_i, rows={
+            name: rand_evaluation(get_model(experiment_config(name, profile), device, progress=False),
+                                  test.x.to(device), test.y.to(device), 0.1, s_a, s_i, torch.Generator().manual_seed(0))
+            for name in ('bnn', 'im')})
     res = _merge_previous(res, out / 'results.json', parts)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=1).encode()))
@@ -652,6 +685,20 @@ def results_markdown(res: dict) -> str:
                 for r in res['determinism']]
         lines += [f"## Repeatability on {res['device']} (two runs, same seeds)", '',
                   markdown_table(['computation', 'bit-identical', 'max abs difference', 'largest value'], rows), '']
+    if 'autoattack' in res:
+        a = res['autoattack']
+        rows = [[name.upper(), r['attack'], f"{r['robust_accuracy']:.3f} ± {1.96 * r['se']:.3f}",
+                 f"{r['seconds']:.1f}"] for name, runs in a['rows'].items() for r in runs]
+        lines += [f"## Randomized evaluations: the BNN and IM ({a['profile']} profile), {a['B']} FashionMNIST test "
+                  'images, L-inf eta = 0.1', '',
+                  f"Robust accuracy, every attack scored by the same MC estimate f^I with S_I = {a['S_I']} "
+                  '(± 1.96 standard errors: images and inference set), and the attack\'s seconds. torchattacks '
+                  'decides "already misclassified" and "attack succeeded" from one random draw; `auto_attack_rand` '
+                  'from f^I.', '',
+                  markdown_table(['model', 'attack', 'robust accuracy', 'seconds'], rows), '']
+    if 'cli' in res:
+        rows = [[k, v] for k, v in res['cli'].items()]
+        lines += ['## The command', '', markdown_table(['command', 'best wall s'], rows), '']
     if res.get('reproduce'):
         runs = res['reproduce']
         rows = [[r['code'], f"{r['seconds']:.0f}", f"{r['user']:.0f}", f"{r['system']:.0f}",

@@ -92,7 +92,7 @@ def _part(text):
     return text
 
 PROFILE_HELP = "scale of the run: smoke (a plumbing check), quick (minutes on a CPU) or paper (default: quick)"
-PARTS_HELP = 'what to measure: grid, pgd, memory, work, wrn, determinism, reproduce (default: all)'
+PARTS_HELP = 'what to measure: grid, pgd, memory, work, wrn, determinism, reproduce, cli, autoattack (default: all)'
 
 def make_parser() -> argparse.ArgumentParser:
     """The `snn-robust` argument parser.

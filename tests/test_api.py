@@ -15,8 +15,6 @@ import pytest
 
 import snn_robust
 
-PENDING = {'apgd'}  # modules whose notebooks are being documented elsewhere: skipped until they are done
-
 PACKAGE = Path(snn_robust.__file__).parent
 MODULES = sorted(p.stem for p in PACKAGE.glob('*.py') if p.stem not in ('_modidx', '__init__'))
 
@@ -59,7 +57,6 @@ def problems(qualname, fn, is_property=False) -> list[str]:
 
 @pytest.mark.parametrize('name', MODULES)
 def test_public_api_is_documented_and_annotated(name):
-    if name in PENDING: pytest.skip(f'{name}: documentation pending')
     module = importlib.import_module(f'snn_robust.{name}')
     found = [msg for qualname, fn, is_prop in public_callables(module) for msg in problems(qualname, fn, is_prop)]
     assert not found, f'{len(found)} problems in snn_robust.{name}:\n' + '\n'.join(found)
