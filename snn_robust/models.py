@@ -448,7 +448,20 @@ def _check_classes(classes) -> int | None:
     "`classes` (K) as an int if it is None or a positive integer, else a `ValueError`."
     return None if classes is None else check_count(classes, 'classes')
 
-class MCDropout(StochasticClassifier):
+class _Wrapped(StochasticClassifier):
+    "A user's `self.module` as a stochastic classifier; its deterministic counterpart (4.3) is the module in eval mode."
+    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [B, K] of the module with its own parameters in eval mode: dropout off, batch norm on running stats.
+
+        Args:
+            x: inputs `[B, ...]`
+
+        Returns:
+            `module(x)` in eval mode, logits `[B, K]`.
+        """
+        with _eval_mode(self.module): return self.module(x)
+
+class MCDropout(_Wrapped):
     """MC dropout of a user's `module`: its dropout layers drop per realisation, everything else in eval mode.
 
     Args:
@@ -495,17 +508,6 @@ class MCDropout(StochasticClassifier):
         finally:
             for h in hooks: h.remove()
 
-    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [B, K] with dropout off and batch norm on running statistics (section 4.3's counterpart).
-
-        Args:
-            x: inputs `[B, ...]`
-
-        Returns:
-            `module(x)` in eval mode, logits `[B, K]`.
-        """
-        with _eval_mode(self.module): return self.module(x)
-
 def mc_dropout(module: nn.Module, classes: int | None = None) -> MCDropout:
     """MC dropout of `module` (Gal & Ghahramani): a fresh mask per realisation and input in every dropout layer.
 
@@ -524,7 +526,7 @@ def mc_dropout(module: nn.Module, classes: int | None = None) -> MCDropout:
     return MCDropout(module, classes)
 
 # %% ../nbs/02_models.ipynb #b77b436b
-class GaussianWeights(StochasticClassifier):
+class GaussianWeights(_Wrapped):
     """Gaussian weight noise on a user's `module`: realisation s has parameters W + std * eps_s, eps_s ~ N(0, I).
 
     Args:
@@ -560,17 +562,6 @@ class GaussianWeights(StochasticClassifier):
         run = lambda w, x: functional_call(self.module, w, (x,))
         with _eval_mode(self.module):
             return torch.vmap(run, in_dims=(0, None if shared else 0))(weights, xs[0] if shared else xs)
-
-    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [B, K] of the module with its own parameters, in eval mode.
-
-        Args:
-            x: inputs `[B, ...]`
-
-        Returns:
-            `module(x)` in eval mode, logits `[B, K]`.
-        """
-        with _eval_mode(self.module): return self.module(x)
 
 def gaussian_weights(module: nn.Module, std: float, classes: int | None = None) -> GaussianWeights:
     """`module` with every parameter W replaced by W + std * eps per realisation, all realisations in one batched call.
