@@ -10,36 +10,15 @@ from functools import partial
 import torch
 from .core import (_mc_grad, _mc_mean, check_count, check_generator, check_real, resolve_generator,
                              StochasticClassifier)
-from .attacks import (LOSSES, AttackInfo, _clip, accuracy_estimate, check_attack_args, check_eta, pgd,
-                                project, random_in_ball)
+from .attacks import (LOSSES, AttackInfo, _check_dlr_classes, _clip, accuracy_estimate, check_attack_args,
+                                check_eta, pgd, project, random_in_ball)
 
 # %% auto #0
-__all__ = ['APGD_LOSSES', 'AUTO_ATTACK_RAND', 'dlr_loss', 'check_apgd_loss', 'apgd_checkpoints', 'APGDInfo', 'apgd',
-           'RandAutoAttackInfo', 'auto_attack_rand', 'rand_evaluation']
+__all__ = ['APGD_LOSSES', 'AUTO_ATTACK_RAND', 'check_apgd_loss', 'apgd_checkpoints', 'APGDInfo', 'apgd', 'RandAutoAttackInfo',
+           'auto_attack_rand', 'rand_evaluation']
 
 # %% ../nbs/04a_apgd.ipynb #a8c377e2
-def _check_dlr_classes(k: int | None) -> None:
-    "Raise a `ValueError` unless DLR can be computed for `k` classes (three at least; None: not known yet)."
-    if k is not None and k < 3:
-        raise ValueError(f"loss='dlr' needs K >= 3 classes (it divides by z_pi1 - z_pi3), got K = {k}")
-
-def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The DLR loss of Croce & Hein (2020), -(z_y - max_{c != y} z_c) / (z_pi1 - z_pi3), on averaged logits.
-
-    Args:
-        logits: averaged logits `[B, K]` (`mc_logits`), K >= 3
-        y: labels `[B]`
-
-    Returns:
-        The loss per input `[B]`: > 0 where the input is misclassified, 1 where y has the third-largest logit.
-    """
-    _check_dlr_classes(logits.shape[1])
-    z, order = logits.sort(1)
-    top = (order[:, -1] == y).to(z.dtype)  # 1 where y is the largest logit: its margin is to the second largest
-    margin = logits.gather(1, y[:, None]).squeeze(1) - z[:, -2] * top - z[:, -1] * (1 - top)
-    return -margin / (z[:, -1] - z[:, -3] + 1e-12)
-
-APGD_LOSSES = {'ce': LOSSES['ce'], 'dlr': (dlr_loss, 'logits')}
+APGD_LOSSES = ('ce', 'dlr')  # the losses of Croce & Hein's APGD, from `attacks.LOSSES`
 
 def check_apgd_loss(loss: object) -> str:
     """`loss` if it is one of `APGD_LOSSES`, else a `ValueError` naming it.
@@ -53,7 +32,7 @@ def check_apgd_loss(loss: object) -> str:
     Raises:
         ValueError: `loss` is not 'ce' or 'dlr'.
     """
-    if loss not in APGD_LOSSES: raise ValueError(f"loss must be one of {tuple(APGD_LOSSES)}, got {loss!r}")
+    if loss not in APGD_LOSSES: raise ValueError(f"loss must be one of {APGD_LOSSES}, got {loss!r}")
     return loss
 
 # %% ../nbs/04a_apgd.ipynb #a1c6c2b6
@@ -112,8 +91,8 @@ def apgd(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: flo
     Returns:
         The best points `[B, ...]` (detached): each input's highest-loss iterate; with `return_info`, `(x_adv, info)`.
     """
-    check_apgd_loss(loss)  # attacks.check_loss knows no 'dlr': the other checks get 'ce' in its place
-    n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, 'ce', clip, precision, generator, chunk_size)
+    check_apgd_loss(loss)
+    n_samples, norm = check_attack_args(model, x, y, eta, n_samples, norm, loss, clip, precision, generator, chunk_size)
     steps, rho = check_count(steps, 'steps'), _check_rho(rho)
     if loss == 'dlr': _check_dlr_classes(getattr(model, 'classes', None))
     if start is not None and (not isinstance(start, torch.Tensor) or start.shape != x.shape):
@@ -125,7 +104,7 @@ def apgd(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: flo
 def _apgd(model, x, y, eta, n_samples, steps, loss, norm, clip, rho, generator, chunk_size, precision='fp32',
           start=None, return_info=False):
     "`apgd` on checked arguments and a resolved generator."
-    fn, reduce = APGD_LOSSES[loss]
+    fn, reduce = LOSSES[loss]
     x, view = x.detach(), (-1,) + (1,) * (x.ndim - 1)
     def loss_grad(z):  # L(f^A(z), y) [B] and its gradient in z, for a fresh attack sample set A
         return _mc_grad(model, z, lambda out: fn(out, y), n_samples, reduce, generator, chunk_size, precision, y)

@@ -13,7 +13,7 @@ from .core import (_mc_grad, _mc_mean, _sample_probs, check_count, check_labels,
 from .paper import ETA_MAX
 
 # %% auto #0
-__all__ = ['LOSSES', 'NORMS', 'ATTACKS', 'ce_loss', 'margin_loss', 'cw_loss', 'check_eta', 'check_norm', 'check_loss',
+__all__ = ['LOSSES', 'NORMS', 'ATTACKS', 'ce_loss', 'margin_loss', 'cw_loss', 'dlr_loss', 'check_eta', 'check_norm', 'check_loss',
            'check_clip', 'check_attack_args', 'AttackInfo', 'attack_gradient', 'fgm', 'fgm_step', 'project',
            'random_in_ball', 'pgd', 'eta_grid', 'accuracy', 'step_sweep', 'attack_sweep', 'Accuracy',
            'accuracy_estimate']
@@ -59,7 +59,29 @@ def cw_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     return _other_max(logits, y) - logits.gather(1, y[:, None]).squeeze(1)
 
-LOSSES = {'ce': (ce_loss, 'probs'), 'margin': (margin_loss, 'probs'), 'cw': (cw_loss, 'logits')}
+def _check_dlr_classes(k: int | None) -> None:
+    "Raise a `ValueError` unless DLR can be computed for `k` classes (three at least; None: not known yet)."
+    if k is not None and k < 3:
+        raise ValueError(f"loss='dlr' needs K >= 3 classes (it divides by z_pi1 - z_pi3), got K = {k}")
+
+def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The DLR loss of Croce & Hein (2020), -(z_y - max_{c != y} z_c) / (z_pi1 - z_pi3), on averaged logits.
+
+    Args:
+        logits: averaged logits `[B, K]` (`mc_logits`), K >= 3
+        y: labels `[B]`
+
+    Returns:
+        The loss per input `[B]`: > 0 where the input is misclassified, 1 where y has the third-largest logit.
+    """
+    _check_dlr_classes(logits.shape[1])
+    z, order = logits.sort(1)
+    top = (order[:, -1] == y).to(z.dtype)  # 1 where y is the largest logit: its margin is to the second largest
+    margin = logits.gather(1, y[:, None]).squeeze(1) - z[:, -2] * top - z[:, -1] * (1 - top)
+    return -margin / (z[:, -1] - z[:, -3] + 1e-12)
+
+LOSSES = {'ce': (ce_loss, 'probs'), 'margin': (margin_loss, 'probs'), 'cw': (cw_loss, 'logits'),
+          'dlr': (dlr_loss, 'logits')}
 NORMS = (2, math.inf)
 
 # %% ../nbs/04_attacks.ipynb #9b523394

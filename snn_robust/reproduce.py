@@ -77,23 +77,20 @@ def _stamp(name: str, params: dict, run_dir: Path, nbs: Path) -> tuple[dict, dic
     params = {k: v for k, v in {**params, 'out_dir': str(run_dir.resolve())}.items() if k in declared}
     return params, dict(params=params, notebook_sha256=_sha256(src))
 
-def reusable(name: str, params: dict, run_dir: Path, nbs: Path) -> dict | None:
-    """The times of the finished run of notebook `name` in `run_dir` if it can be reused (same stamp), else None.
+def reusable(run_dir: Path, stamp: dict) -> dict | None:
+    """The times of the finished run in `run_dir` if it can be reused (it has the same `stamp`), else None.
 
     Args:
-        name: the section notebook, e.g. '08_attack_samples'
-        params: the parameters it would run with (those it does not declare are ignored)
-        run_dir: the folder of its run, holding `run.json` and `results.json`
-        nbs: the notebooks' folder (`notebooks_dir`)
+        run_dir: the folder of a notebook's run, holding `run.json` and `results.json`
+        stamp: the stamp the run would have now (`_stamp`: its parameters and the notebook's SHA-256)
 
     Returns:
-        The run's `{'seconds', 'user', 'system'}` if it finished with the same parameters and the same notebook
-        (SHA-256), else None.
+        The run's `{'seconds', 'user', 'system'}` if it finished with the same stamp, else None.
     """
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
     if not (done.exists() and results_path.exists()): return None
     previous = json.loads(done.read_text())
-    return previous['times'] if previous.get('stamp') == _stamp(name, params, run_dir, nbs)[1] else None
+    return previous['times'] if previous.get('stamp') == stamp else None
 
 def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False) -> tuple[dict, str, dict]:
     """Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times).
@@ -111,9 +108,9 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     """
     import papermill as pm
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
-    if not force and (times := reusable(name, params, run_dir, nbs)) is not None:
-        return load_results(results_path), 'reused', times
     params, stamp = _stamp(name, params, run_dir, nbs)
+    if not force and (times := reusable(run_dir, stamp)) is not None:
+        return load_results(results_path), 'reused', times
     run_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
@@ -131,10 +128,20 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
 class Task:
     "One step of a reproduction: train a model, or run a section notebook for a seed once its models are trained."
     key: str                  # unique: 'train <checkpoint name>' or 'seed <k> <notebook>'
-    label: str                # how progress lines name it
+    seed: int
+    what: str                 # the notebook, or 'train <model>' (with its training noise)
     kind: str                 # 'train' or 'notebook'
     args: tuple               # train: (TrainConfig,); notebook: (name, params, run_dir)
     needs: tuple = ()         # keys of the tasks that must finish first
+
+    @property
+    def label(self) -> str:
+        """How progress lines name the task.
+
+        Returns:
+            'seed <k> <what>'.
+        """
+        return f'seed {self.seed} {self.what}'
 
 def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str, runs: Path,
                force: bool = False) -> list[Task]:
@@ -156,14 +163,13 @@ def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str
         for name in notebooks:
             params, needs = dict(profile=profile, seed=seed, device=device), []
             run_dir = runs / profile / f'seed{seed}' / name
-            if force or reusable(name, params, run_dir, nbs) is None:
+            if force or reusable(run_dir, _stamp(name, params, run_dir, nbs)[1]) is None:
                 for model, config in notebook_models(name, profile, seed).items():
                     key = f'train {config.name()}'
                     noisy = f' (noise {config.noise_var:g})' if config.noise_var else ''
-                    trains.setdefault(key, Task(key, f'seed {seed} train {model}{noisy}', 'train', (config,)))
+                    trains.setdefault(key, Task(key, seed, f'train {model}{noisy}', 'train', (config,)))
                     waiting[key] = waiting.get(key, 0) + 1; needs.append(key)
-            key = f'seed {seed} {name}'
-            tasks.append(Task(key, key, 'notebook', (name, params, run_dir), tuple(needs)))
+            tasks.append(Task(f'seed {seed} {name}', seed, name, 'notebook', (name, params, run_dir), tuple(needs)))
     return sorted(trains.values(), key=lambda t: -waiting[t.key]) + tasks
 
 def train_task(config: TrainConfig, device: str, progress: bool = False) -> tuple[None, str, dict]:
@@ -481,8 +487,7 @@ def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: It
     results, not_run, timings = {}, {}, []
     for task in tasks:
         res, status, t = done[task.key]
-        _, seed, what = task.label.split(' ', 2)
-        timings.append([int(seed), what, t['seconds'], t['user'], t['system'], status])
+        timings.append([task.seed, task.what, t['seconds'], t['user'], t['system'], status])
         if task.kind == 'train': continue
         results.setdefault(task.args[0], []).append(res)
         for model, reason in res.get('not_run', {}).items(): not_run[f'{task.args[0]}/{model}'] = reason
