@@ -80,7 +80,7 @@ LIBRARY = [
     ('eta = nan', lambda c: c.fgm(eta=math.nan), 'eta', 'must be a finite number >= 0'),
     ('eta = inf', lambda c: c.fgm(eta=math.inf), 'eta', 'must be a finite number >= 0'),
     ('norm = 1', lambda c: c.fgm(norm=1), 'norm', "must be 2 (FGM, L2) or float('inf')"),
-    ("loss = 'nll'", lambda c: c.fgm(loss='nll'), 'loss', "must be one of ('ce', 'margin', 'cw')"),
+    ("loss = 'nll'", lambda c: c.fgm(loss='nll'), 'loss', "must be one of ('ce', 'margin', 'cw', 'dlr')"),
     ("attack = 'cw'", lambda c: attack_sweep(c.model, c.x, c.y, [0.1], 1, 1, attack='cw'), 'attack', "must be one of ('fgm', 'fgsm', 'pgd')"),
     ("reduce = 'mean'", lambda c: mc_grad(c.model, c.x, lambda p: p[:, 0], 2, reduce='mean'), 'reduce', "must be one of ['logits', 'probs']"),
     ("model = 'vae' (TrainConfig)", lambda c: TrainConfig(model='vae'), 'model', "must be one of ('bnn', 'im', 'wrn')"),
