@@ -10,8 +10,8 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import (PRECISIONS, StochasticClassifier, autocast, draw_normal, get_device, mc_probs,
-                             sample_generators)
+from .core import (PRECISIONS, StochasticClassifier, autocast, draw_bernoulli, draw_normal, get_device,
+                             mc_probs, sample_streams)
 from .attacks import accuracy, attack_gradient, pgd
 from .cli import allocator
 from .experiments import PROFILES
@@ -20,7 +20,7 @@ from .outputs import atomic_write, markdown_table, save_figure
 from .train import TrainConfig, get_model
 
 # %% auto #0
-__all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'gaussian_rates',
+__all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'random_rates',
            'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory',
            'work_avoided', 'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability',
            'reproduce_time', 'command_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
@@ -104,22 +104,26 @@ def matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, n: int
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     return 2 * n ** 3 / best_time(lambda: a @ b, device=device)
 
-def gaussian_rates(device: torch.device, n_samples: int = 64, per_sample: int = 2**17) -> dict[str, float]:
-    """Gaussian numbers per second: one `torch.randn` call, and the core's per-realisation draw.
+def random_rates(device: torch.device, n_samples: int = 64, per_sample: int = 2**17) -> dict[str, dict[str, float]]:
+    """Random numbers per second, N(0, 1) and 0/1 with P(1) = 0.7 (dropout's masks): one torch call, the core's draw.
 
     Args:
         device: the device to measure on
-        n_samples: realisations, one generator each
+        n_samples: realisations, one random stream each
         per_sample: numbers per realisation
 
     Returns:
-        `{'torch.randn': rate, 'per-realisation draw': rate}`, the latter `draw_normal` with one generator each.
+        `{'gaussian': {'torch.randn': rate, 'streams': rate}, 'bernoulli': {'torch.bernoulli_': rate,
+        'streams': rate}}`: the torch call filling `n_samples * per_sample` numbers from one generator, the streams
+        `draw_normal` and `draw_bernoulli` on `n_samples` streams.
     """
-    out = torch.empty(n_samples * per_sample, device=device)
-    gens = sample_generators(n_samples, torch.Generator().manual_seed(0), device)
-    return {'torch.randn': out.numel() / best_time(lambda: out.normal_(), device=device),
-            'per-realisation draw': out.numel() / best_time(lambda: draw_normal((n_samples, per_sample), gens, device),
-                                                             device=device)}
+    shape = (n_samples, per_sample)
+    out, streams = torch.empty(math.prod(shape), device=device), sample_streams(n_samples, device=device)
+    rate = lambda draw: out.numel() / best_time(draw, device=device)
+    return {'gaussian': {'torch.randn': rate(lambda: out.normal_()),
+                         'streams': rate(lambda: draw_normal(shape, streams))},
+            'bernoulli': {'torch.bernoulli_': rate(lambda: out.bernoulli_(0.7)),
+                          'streams': rate(lambda: draw_bernoulli(shape, 0.7, streams))}}
 
 # %% ../nbs/12_bench.ipynb #5e06a1c7
 def loop_gradient(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
@@ -178,7 +182,7 @@ def gradient_grid(model: StochasticMLP, x: torch.Tensor, y: torch.Tensor, batche
         y: their labels `[N]`
         batches: the values of B, the first B images
         samples: the values of S, the attack samples
-        rates: `{'matmul': FLOP/s, 'gaussian': numbers/s}` (`matmul_rate`, `gaussian_rates`)
+        rates: `{'matmul': FLOP/s, 'gaussian': numbers/s}` (`matmul_rate`, `random_rates`)
         device: where `model` and the images are
         repeat: timed calls per measurement (`best_time`)
         precisions: the core's precisions to time; 'fp32' must be among them
@@ -549,9 +553,9 @@ def run_bench(quick: bool = False, device: str | torch.device = 'auto', out: str
         test = load_split('fashion_mnist', 'test', max(max(cfg['batches']), cfg['pgd'][0]))
         x, y = test.x.to(device), test.y.to(device)
     if 'grid' in parts:
-        gauss = gaussian_rates(device)
-        res['rates'] = dict(matmul_fp32=matmul_rate(device), matmul_bf16=matmul_rate(device, torch.bfloat16), **gauss)
-        rates = dict(matmul=res['rates']['matmul_fp32'], gaussian=max(gauss.values()))
+        res['rates'] = dict(matmul_fp32=matmul_rate(device), matmul_bf16=matmul_rate(device, torch.bfloat16),
+                            **random_rates(device))
+        rates = dict(matmul=res['rates']['matmul_fp32'], gaussian=max(res['rates']['gaussian'].values()))
         print('gradient grid (core fp32 and bf16, loop, roofline):', flush=True)
         res['grid'] = gradient_grid(model, x, y, cfg['batches'], cfg['samples'], rates, device, cfg['repeat'],
                                     PRECISIONS)
@@ -639,8 +643,15 @@ def results_markdown(res: dict) -> str:
         r = res['rates']
         lines += ['## Machine rates', '',
                   f"fp32 matmul {r['matmul_fp32'] / 1e9:.0f} GFLOP/s, bf16 matmul {r['matmul_bf16'] / 1e9:.0f} GFLOP/s "
-                  f"(2048 x 2048); Gaussian numbers: torch.randn {r['torch.randn'] / 1e6:.0f} M/s, "
-                  f"the core's per-realisation draw {r['per-realisation draw'] / 1e6:.0f} M/s.", '']
+                  f"(2048 x 2048).", '',
+                  markdown_table(['random numbers (M/s)', 'one torch call', "the core's streams", 'streams / torch'],
+                                 [[name, f'{v[ref] / 1e6:.0f}', f"{v['streams'] / 1e6:.0f}",
+                                   f"{v['streams'] / v[ref]:.2f}"]
+                                  for name, ref, v in (('N(0, 1)', 'torch.randn', r['gaussian']),
+                                                       ('0/1, P(1) = 0.7', 'torch.bernoulli_', r['bernoulli']))]), '',
+                  'One torch call: `torch.randn` / `torch.bernoulli_` filling one tensor from one generator; the '
+                  "core's streams: `draw_normal` / `draw_bernoulli` on 64 realisations' counter-based streams "
+                  '(Philox4x32-10), 2^17 numbers each.', '']
     if 'grid' in res:
         headers = ['B', 'S_A', 'core fp32 (s)', 'core bf16 (s)', 'loop (s)', 'roofline (s)', 'roofline / core',
                    'serial bound / core', 'loop / core']

@@ -4,18 +4,20 @@
 
 # %% ../nbs/00_core.ipynb #635e62e7
 from __future__ import annotations
-import contextlib, inspect, math, numbers, os
-from concurrent.futures import ThreadPoolExecutor
+import contextlib, inspect, math, numbers
 from typing import Callable, Iterable, Iterator
+import numba
+import numpy as np
 import torch
 import torch.nn as nn
 
+
 # %% auto #0
-__all__ = ['PARALLEL_DRAW_MIN', 'PROTOCOL', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'PRECISIONS', 'REDUCTIONS', 'get_device',
-           'check_count', 'check_real', 'check_generator', 'sample_generators', 'draw_normal', 'draw_bernoulli',
-           'StochasticClassifier', 'check_model', 'GaussianLinear', 'chunk_plan', 'memory_budget', 'model_chunk_plan',
-           'check_inputs', 'check_labels', 'resolve_generator', 'check_precision', 'check_mc_args', 'autocast',
-           'check_logits', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits', 'mc_probs_nested',
+__all__ = ['PHILOX_ROUNDS', 'STREAMS', 'PROTOCOL', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'PRECISIONS', 'REDUCTIONS', 'get_device',
+           'check_count', 'check_real', 'philox4x32', 'check_generator', 'Streams', 'sample_streams', 'draw_normal',
+           'draw_bernoulli', 'StochasticClassifier', 'check_model', 'GaussianLinear', 'chunk_plan', 'memory_budget',
+           'model_chunk_plan', 'check_inputs', 'check_labels', 'resolve_generator', 'check_precision', 'check_mc_args',
+           'autocast', 'check_logits', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits', 'mc_probs_nested',
            'check_reduce', 'mc_grad', 'mc_jacobian']
 
 # %% ../nbs/00_core.ipynb #75ac31ee
@@ -91,6 +93,142 @@ def check_real(value: object, name: str, minimum: float | None = None, strict: b
     raise ValueError(f"{name} must be {'None or ' if none_ok else ''}a finite number{bound}{note}, got {value!r}")
 
 # %% ../nbs/00_core.ipynb #b57a4ae4
+PHILOX_ROUNDS = 10  # Philox4x32-10, Random123's default
+STREAMS = f'philox4x32-{PHILOX_ROUNDS}'  # names the core's random streams (trained checkpoints' hashes include it)
+_M32, _PHILOX_MUL, _PHILOX_WEYL = 0xFFFFFFFF, (0xD2511F53, 0xCD9E8D57), (0x9E3779B9, 0xBB67AE85)
+
+def _mulhilo(a, m):
+    "High and low 32-bit words of a * m (a: int64 tensor of 32-bit words, m: a 32-bit constant), nothing overflows."
+    lo, hi = (a & 0xFFFF) * m, (a >> 16) * m
+    t = lo + ((hi & 0xFFFF) << 16)
+    return (hi >> 16) + (t >> 32), t & _M32
+
+def philox4x32(counter: tuple[torch.Tensor, ...], key: tuple[torch.Tensor, torch.Tensor],
+               rounds: int = PHILOX_ROUNDS) -> tuple[torch.Tensor, ...]:
+    """Philox4x32 (Salmon et al., SC 2011): four random 32-bit words, a bijection of the counter under the key.
+
+    Args:
+        counter: four int64 tensors of 32-bit words (broadcastable)
+        key: two int64 tensors of 32-bit words (broadcastable)
+        rounds: Philox rounds (10: Random123's default, the one its known-answer tests check)
+
+    Returns:
+        Four int64 tensors of 32-bit words, in torch operations on any device.
+    """
+    (c0, c1, c2, c3), (k0, k1) = counter, key
+    for r in range(rounds):
+        if r: k0, k1 = (k0 + _PHILOX_WEYL[0]) & _M32, (k1 + _PHILOX_WEYL[1]) & _M32
+        h0, l0 = _mulhilo(c0, _PHILOX_MUL[0])
+        h1, l1 = _mulhilo(c2, _PHILOX_MUL[1])
+        c0, c1, c2, c3 = h1 ^ c1 ^ k0, l1, h0 ^ c3 ^ k1, l0
+    return c0, c1, c2, c3
+
+
+# %% ../nbs/00_core.ipynb #15819817
+def _philox_words(keys, blocks):
+    "Words `[S, 4 * len(blocks)]` (int64) of the streams `keys`: word 4b + q is word q of Philox block `blocks[b]`."
+    j = blocks[None]
+    zero = torch.zeros_like(j)
+    words = philox4x32((j & _M32, j >> 32, zero, zero), ((keys & _M32)[:, None], (keys >> 32)[:, None]))
+    return torch.stack(words, -1).view(keys.shape[0], 4 * j.shape[1])
+
+def _symmetric(words):
+    "(2k + 1) / 2^24 - 1 for k the top 24 bits of each word: exact in float32, symmetric about 0, never -1 or 1."
+    return ((words >> 8) * 2 - (2**24 - 1)).float() * 2.0**-24
+
+def _gaussian(v): return torch.erfinv(v).mul_(math.sqrt(2))
+
+def _torch_normal(keys, blocks): return _gaussian(_symmetric(_philox_words(keys, blocks)))
+
+def _torch_bernoulli(keys, blocks, threshold): return (_philox_words(keys, blocks) < threshold).float()
+
+@numba.njit(cache=True)
+def _cpu_words(keys, start, blocks, out):  # pragma: no cover (compiled)
+    "`_philox_words` into `out` (uint32 `[S, 4 * blocks]`)."
+    m32 = np.uint64(0xFFFFFFFF)
+    for s in range(keys.shape[0]):
+        key0, key1 = np.uint64(keys[s]) & m32, np.uint64(keys[s]) >> np.uint64(32)
+        for b in range(blocks):
+            j = np.uint64(start + b)
+            c0, c1, c2, c3, k0, k1 = j & m32, j >> np.uint64(32), np.uint64(0), np.uint64(0), key0, key1
+            for r in range(PHILOX_ROUNDS):
+                if r: k0, k1 = (k0 + np.uint64(_PHILOX_WEYL[0])) & m32, (k1 + np.uint64(_PHILOX_WEYL[1])) & m32
+                p0, p1 = c0 * np.uint64(_PHILOX_MUL[0]), c2 * np.uint64(_PHILOX_MUL[1])
+                c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & m32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & m32
+            out[s, 4 * b], out[s, 4 * b + 1], out[s, 4 * b + 2], out[s, 4 * b + 3] = c0, c1, c2, c3
+
+@numba.njit(cache=True)
+def _cpu_symmetric(words, out):  # pragma: no cover (compiled)
+    "`_symmetric` of uint32 `words` into float32 `out`."
+    for s in range(words.shape[0]):
+        for i in range(words.shape[1]):
+            k = np.int32(words[s, i] >> np.uint32(8))
+            out[s, i] = np.float32(k * np.int32(2) - np.int32(2**24 - 1)) * np.float32(2.0**-24)
+
+@numba.njit(cache=True)
+def _cpu_below(words, threshold, out):  # pragma: no cover (compiled)
+    "1.0 where a uint32 word is below `threshold`, else 0.0, into float32 `out`."
+    for s in range(words.shape[0]):
+        for i in range(words.shape[1]):
+            out[s, i] = np.float32(np.uint64(words[s, i]) < threshold)
+
+def _cpu_numbers(keys, start, blocks, threshold=None):
+    "`_torch_normal` (threshold None) or `_torch_bernoulli` of blocks start.. on the CPU, bit for bit, in numba."
+    words, out = np.empty((keys.shape[0], 4 * blocks), np.uint32), torch.empty(keys.shape[0], 4 * blocks)
+    _cpu_words(keys.numpy(), start, blocks, words)
+    if threshold is None: _cpu_symmetric(words, out.numpy())
+    else: _cpu_below(words, np.uint64(threshold), out.numpy())
+    return out if threshold is not None else _gaussian(out)
+
+try:  # Triton ships with PyTorch's CUDA builds; without it CUDA draws run in eager torch
+    import triton
+    import triton.language as tl
+    try: from triton.language.extra import libdevice
+    except ImportError: from triton.language.extra.cuda import libdevice
+except ImportError: triton = None
+
+if triton is not None:
+    @triton.jit
+    def _triton_number(w, threshold, GAUSSIAN: tl.constexpr):  # pragma: no cover (compiled)
+        if GAUSSIAN:
+            v = ((w >> 8).to(tl.int32) * 2 - (2**24 - 1)).to(tl.float32) * 5.9604644775390625e-08  # 2^-24
+            return libdevice.erfinv(v) * 1.4142135623730951
+        return (w.to(tl.int64) < threshold).to(tl.float32)
+
+    # program (s, i): the numbers of Philox blocks start + i * BLOCK ... of stream s, with Triton's Philox4x32-10
+    @triton.jit
+    def _triton_numbers(keys, out, start, blocks, threshold, GAUSSIAN: tl.constexpr, BLOCK: tl.constexpr):
+        s, b = tl.program_id(0), tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)  # pragma: no cover (compiled)
+        j, zero = start + b.to(tl.int64), tl.zeros([BLOCK], tl.uint32)
+        lo, hi = (j & 0xFFFFFFFF).to(tl.uint32), (j >> 32).to(tl.uint32)
+        w0, w1, w2, w3 = tl.philox(tl.load(keys + s), lo, hi, zero, zero)
+        row, keep = out + s.to(tl.int64) * blocks * 4 + 4 * b, b < blocks
+        tl.store(row, _triton_number(w0, threshold, GAUSSIAN), mask=keep)
+        tl.store(row + 1, _triton_number(w1, threshold, GAUSSIAN), mask=keep)
+        tl.store(row + 2, _triton_number(w2, threshold, GAUSSIAN), mask=keep)
+        tl.store(row + 3, _triton_number(w3, threshold, GAUSSIAN), mask=keep)
+
+def _cuda_numbers(keys, start, blocks, threshold=None):
+    "`_torch_normal` (threshold None) or `_torch_bernoulli` of blocks start.. in one Triton kernel (else eager torch)."
+    if triton is None:
+        counters = torch.arange(start, start + blocks, device=keys.device)
+        return _torch_normal(keys, counters) if threshold is None else _torch_bernoulli(keys, counters, threshold)
+    out, per_program = torch.empty(keys.shape[0], 4 * blocks, device=keys.device), 256
+    _triton_numbers[(keys.shape[0], triton.cdiv(blocks, per_program))](
+        keys, out, start, blocks, threshold or 0, GAUSSIAN=threshold is None, BLOCK=per_program)
+    return out
+
+def _numbers(streams, n, p=None):
+    "float32 `[S, n]`: the next `n` numbers of every stream, N(0, 1) for p None, else 0/1 with P(1) = p."
+    start, count, keys = streams.take(n), -(-n // 4), streams.keys
+    threshold = None if p is None else round(p * 2**32)
+    if keys.device.type in ('cpu', 'cuda'):
+        return (_cpu_numbers if keys.device.type == 'cpu' else _cuda_numbers)(keys, start, count, threshold)[:, :n]
+    blocks = torch.arange(start, start + count, device=keys.device)
+    return (_torch_normal(keys, blocks) if p is None else _torch_bernoulli(keys, blocks, threshold))[:, :n]
+
+
+# %% ../nbs/00_core.ipynb #8d2f5a6b
 def check_generator(generator: object) -> None:
     """Raise a `TypeError` unless `generator` is a `torch.Generator` or None.
 
@@ -103,79 +241,102 @@ def check_generator(generator: object) -> None:
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
 
-def sample_generators(n_samples: int, generator: torch.Generator | None = None,
-                      device: str | torch.device = 'cpu') -> list[torch.Generator]:
-    """One independent generator per realisation, seeded by draws from `generator` (the global RNG when None).
+class Streams:
+    """S counter-based random streams, one per realisation: number i of stream s is a pure function of (keys[s], i).
+
+    Args:
+        keys: the S streams' keys, int64 `[S]` in [0, 2^62), on the device their numbers go to
+        position: Philox blocks (4 numbers each) already read from every stream
+    """
+    def __init__(self, keys: torch.Tensor, position: int = 0) -> None:
+        self.keys, self.position = keys, position
+
+    def __len__(self) -> int: return self.keys.shape[0]
+
+    def __getitem__(self, index: slice) -> Streams:
+        "The streams `index` of these, at the same position; they are read on their own from there."
+        return Streams(self.keys[index], self.position)
+
+    def take(self, n: int) -> int:
+        """Reserve the next `n` numbers of every stream.
+
+        Args:
+            n: numbers per stream
+
+        Returns:
+            The first Philox block of the reservation; the position moves past its last block.
+        """
+        start, self.position = self.position, self.position - (-n // 4)
+        return start
+
+    def generators(self) -> list[torch.Generator]:
+        """One `torch.Generator` per stream, seeded by the stream's next two words, for code that takes generators.
+
+        Returns:
+            S generators on the keys' device.
+        """
+        words = _philox_words(self.keys.cpu(), torch.tensor([self.take(2)]))
+        seeds = words[:, 0] + ((words[:, 1] & 0x7FFFFFFF) << 32)
+        return [torch.Generator(device=self.keys.device).manual_seed(s) for s in seeds.tolist()]
+
+def sample_streams(n_samples: int, generator: torch.Generator | None = None,
+                   device: str | torch.device = 'cpu') -> Streams:
+    """S independent random streams, one per realisation, their keys drawn from `generator` (the global RNG when None).
 
     Args:
         n_samples: number of realisations S (>= 1)
-        generator: draws the S seeds, advancing its state; None: the global RNG (`torch.manual_seed` repeats it)
-        device: where the S generators draw, that of the tensors they fill
+        generator: draws the S keys, advancing its state; None: the global RNG (`torch.manual_seed` repeats it)
+        device: where the streams' numbers go, that of the tensors they fill
 
     Returns:
-        S seeded `torch.Generator`s on `device`, one per realisation.
+        `Streams` with S keys on `device`, at position 0.
     """
     n_samples = check_count(n_samples)
     check_generator(generator)
-    seeds = torch.randint(0, 2**62, (n_samples,), generator=generator,
-                          device=generator.device if generator is not None else 'cpu').tolist()
-    return [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    keys = torch.randint(0, 2**62, (n_samples,), generator=generator,
+                         device=generator.device if generator is not None else 'cpu')
+    return Streams(keys.to(device))
 
-# %% ../nbs/00_core.ipynb #15819817
-_RNG_POOL = {}  # (process id, threads) -> the thread pool that fills CPU slices in parallel
-PARALLEL_DRAW_MIN = 2**14  # numbers per slice from which parallel filling pays off
+def _draw(shape, streams, device, dtype, p=None):
+    dtype = dtype or torch.get_default_dtype()
+    if streams is None:
+        out = torch.empty(shape, device=device, dtype=dtype)
+        return out.normal_() if p is None else out.bernoulli_(p)
+    if len(streams) != shape[0]:
+        raise ValueError(f"need one stream per sample: {shape[0]} samples, {len(streams)} streams")
+    return _numbers(streams, math.prod(shape[1:]), p).reshape(shape).to(dtype)
 
-def _fill_slices(out, generators, fill):
-    "Fill slice s of `out` from `generators[s]`; on the CPU one contiguous range of slices per intra-op thread."
-    threads = min(torch.get_num_threads(), len(generators))
-    if out.device.type != 'cpu' or threads < 2 or out[0].numel() < PARALLEL_DRAW_MIN:
-        for slice_, g in zip(out, generators): fill(slice_, g)
-        return
-    key = (os.getpid(), threads)  # a forked child needs a pool of its own
-    if key not in _RNG_POOL: _RNG_POOL[key] = ThreadPoolExecutor(threads, thread_name_prefix='snn_robust_rng')
-    bounds = [len(generators) * i // threads for i in range(threads + 1)]
-    def work(lo, hi):
-        for s in range(lo, hi): fill(out[s], generators[s])
-    list(_RNG_POOL[key].map(work, bounds[:-1], bounds[1:]))
-
-def _draw(shape, generators, device, dtype, fill):
-    out = torch.empty(shape, device=device, dtype=dtype)
-    if generators is None: return fill(out, None)
-    if len(generators) != shape[0]:
-        raise ValueError(f"need one generator per sample: {shape[0]} samples, {len(generators)} generators")
-    _fill_slices(out, generators, fill)
-    return out
-
-def draw_normal(shape: tuple[int, ...], generators: list[torch.Generator] | None,
-                device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Standard normal `[S, *rest]` noise, slice s drawn from `generators[s]` (the global RNG when None).
+def draw_normal(shape: tuple[int, ...], streams: Streams | None, device: str | torch.device | None = None,
+                dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Standard normal `[S, *rest]` noise, slice s the next numbers of stream s (the global RNG when None).
 
     Args:
         shape: the noise's shape `(S, *rest)`
-        generators: S generators, one per slice (`sample_generators`); None: the global RNG
-        device: the noise's device; None: torch's default
+        streams: S streams, one per slice (`sample_streams`); None: the global RNG
+        device: the noise's device when `streams` is None (streams fill their keys' device); None: torch's default
         dtype: its floating-point dtype; None: torch's default
 
     Returns:
-        N(0, 1) draws of shape `shape`; on the CPU large slices are filled in parallel, with the same values.
+        N(0, 1) draws of shape `shape`: float32 numbers (24-bit inverse-CDF resolution) cast to `dtype`.
     """
-    return _draw(shape, generators, device, dtype, lambda t, g: t.normal_(generator=g))
+    return _draw(shape, streams, device, dtype)
 
-def draw_bernoulli(shape: tuple[int, ...], p: float, generators: list[torch.Generator] | None,
+def draw_bernoulli(shape: tuple[int, ...], p: float, streams: Streams | None,
                    device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """0/1 noise `[S, *rest]` with P(1) = p, slice s drawn from `generators[s]` (the global RNG when None).
+    """0/1 noise `[S, *rest]` with P(1) = p, slice s the next numbers of stream s (the global RNG when None).
 
     Args:
         shape: the noise's shape `(S, *rest)`
-        p: the probability of a 1, in [0, 1]
-        generators: S generators, one per slice (`sample_generators`); None: the global RNG
-        device: the noise's device; None: torch's default
+        p: the probability of a 1, in [0, 1] (resolved to round(p * 2^32) / 2^32)
+        streams: S streams, one per slice (`sample_streams`); None: the global RNG
+        device: the noise's device when `streams` is None (streams fill their keys' device); None: torch's default
         dtype: its floating-point dtype; None: torch's default
 
     Returns:
         0/1 draws of shape `shape`, in `dtype`.
     """
-    return _draw(shape, generators, device, dtype, lambda t, g: t.bernoulli_(p, generator=g))
+    return _draw(shape, streams, device, dtype, p)
+
 
 # %% ../nbs/00_core.ipynb #3e18b958
 class StochasticClassifier(nn.Module):
@@ -191,12 +352,12 @@ class StochasticClassifier(nn.Module):
         Raises:
             ValueError: the model cannot take inputs of this shape.
         """
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        """Logits `[S, B, K]` of realisation s at `xs[s]`, its randomness drawn from `generators[s]`.
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits `[S, B, K]` of realisation s at `xs[s]`, its randomness read from stream s.
 
         Args:
             xs: inputs `[S, B, ...]`, one batch per realisation (often one batch expanded S times)
-            generators: S generators, `generators[s]` draws realisation s; None: the global RNG
+            streams: S random streams (`sample_streams`), stream s draws realisation s; None: the global RNG
 
         Returns:
             Logits `[S, B, K]`, differentiable with respect to `xs`.
@@ -210,14 +371,13 @@ class StochasticClassifier(nn.Module):
         Args:
             x: inputs `[B, ...]`, e.g. images `[B, C, H, W]`
             n_samples: number of realisations S (>= 1)
-            generator: seeds the S realisations (`sample_generators`); None: the global RNG
+            generator: draws the S realisations' keys (`sample_streams`); None: the global RNG
 
         Returns:
             Logits `[S, B, K]`, slice s from realisation theta_s, differentiable with respect to `x`.
         """
         n_samples = check_count(n_samples)
-        gens = sample_generators(n_samples, generator, device=x.device)
-        return self.realisations(x.expand(n_samples, *x.shape), gens)
+        return self.realisations(x.expand(n_samples, *x.shape), sample_streams(n_samples, generator, x.device))
 
 # %% ../nbs/00_core.ipynb #941a1feb
 PROTOCOL = 'sample_logits(x, n_samples, generator=None) -> [n_samples, B, K]'
@@ -263,8 +423,8 @@ class GaussianLinear(StochasticClassifier):
         if x[0].numel() != self.mean.shape[0]:
             raise ValueError(f"x must have {self.mean.shape[0]} features per input, got shape {tuple(x.shape)}")
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        w = self.mean + self.std * draw_normal((xs.shape[0], *self.mean.shape), generators, xs.device, xs.dtype)
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        w = self.mean + self.std * draw_normal((xs.shape[0], *self.mean.shape), streams, xs.device, xs.dtype)
         return xs.flatten(2) @ w + self.bias
 
 # %% ../nbs/00_core.ipynb #2aec1102

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from typing import Callable
 from torch.func import functional_call
 from .core import (DEFAULT_ROW_BYTES, StochasticClassifier, check_count, check_model, check_real, draw_normal,
-                             draw_bernoulli, sample_generators)
+                             draw_bernoulli, sample_streams, Streams)
 
 # %% auto #0
 __all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'DROPOUT_LAYERS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet',
@@ -49,23 +49,23 @@ class VMGLinear(nn.Module):
         "The column variances v = exp(col_logvar) `[out]`."
         return self.col_logvar.exp()
 
-    def forward(self, h: torch.Tensor, generators: list[torch.Generator] | None = None) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, streams: Streams | None = None) -> torch.Tensor:
         """h [S, B, in] (or [B, in] shared by all S) -> [S, B, out], slice s through W_s = M + U^1/2 E_s V^1/2.
 
         Args:
             h: inputs `[S, B, in]`, one batch per realisation, or `[B, in]` shared by all S realisations
-            generators: S generators, `generators[s]` draws E_s; None: the global RNG (only for `h` `[S, B, in]`)
+            streams: S random streams, stream s draws E_s; None: the global RNG (only for `h` `[S, B, in]`)
 
         Returns:
             Outputs `[S, B, out]`, differentiable with respect to `h` and the layer's parameters.
 
         Raises:
-            ValueError: `h` is `[B, in]` and `generators` is None.
+            ValueError: `h` is `[B, in]` and `streams` is None.
         """
-        if h.ndim == 2 and generators is None:
-            raise ValueError("a shared input [B, in] needs generators, one per realisation")
-        S, (B, n) = (len(generators), h.shape) if h.ndim == 2 else (h.shape[0], h.shape[1:])
-        eps_t = draw_normal((S, self.out_features, n + 1), generators, h.device, h.dtype)  # E_s^T: no copy ever needed
+        if h.ndim == 2 and streams is None:
+            raise ValueError("a shared input [B, in] needs streams, one per realisation")
+        S, (B, n) = (len(streams), h.shape) if h.ndim == 2 else (h.shape[0], h.shape[1:])
+        eps_t = draw_normal((S, self.out_features, n + 1), streams, h.device, h.dtype)  # E_s^T: no copy ever needed
         su, sv = self.row_var.sqrt(), self.col_var.sqrt()
         shared = h.ndim == 2 or S == 1 or h.stride(0) == 0
         if 4 * B > n + 1:  # many inputs per weight sample: W_s^T in one pass over the noise, one GEMM, bias fused
@@ -144,34 +144,37 @@ class StochasticMLP(StochasticClassifier):
         Args:
             x: inputs `[B, ...]` with `in_features` values each, e.g. images `[B, 1, 28, 28]`
             n_samples: number of realisations S (>= 1)
-            generator: seeds the S realisations (`sample_generators`); None: the global RNG
+            generator: draws the S realisations' keys (`sample_streams`); None: the global RNG
 
         Returns:
             Logits `[S, B, K]`, slice s from realisation theta_s, differentiable with respect to `x`.
         """
-        return self._logits(x.flatten(1), sample_generators(check_count(n_samples), generator, x.device))
+        return self._logits(x.flatten(1), sample_streams(check_count(n_samples), generator, x.device))
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        """Logits [S, B, K]: realisation s draws all its weights from `generators[s]`.
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s draws all its weights from stream s.
 
         Args:
             xs: inputs `[S, B, ...]`, one batch per realisation, `in_features` values per input
-            generators: S generators, `generators[s]` draws realisation s; None: the global RNG
+            streams: S random streams, stream s draws realisation s; None: the global RNG
 
         Returns:
             Logits `[S, B, K]`, differentiable with respect to `xs` and the parameters.
         """
-        return self._logits(xs.flatten(2), generators)
+        return self._logits(xs.flatten(2), streams)
 
-    def _logits(self, h, generators):
-        "Logits of the realisations of `generators`; on the CPU in blocks of samples whose activations stay cached."
-        S, B = h.shape[0] if generators is None else len(generators), h.shape[-2]
+    def _logits(self, h, streams):
+        "Logits of the realisations of `streams`; on the CPU in blocks of samples whose activations stay cached."
+        S, B = h.shape[0] if streams is None else len(streams), h.shape[-2]
         block = max(1, CPU_BLOCK_BYTES // (4 * B * max(l.out_features for l in self.layers)))
-        if S > block >= 2 and h.device.type == 'cpu' and generators is not None:  # block < 2: nothing to gain
-            return torch.cat([self._logits(h if h.ndim == 2 else h[i:i + block], generators[i:i + block])
-                              for i in range(0, S, block)])
+        if S > block >= 2 and h.device.type == 'cpu' and streams is not None:  # block < 2: nothing to gain
+            blocks = [streams[i:i + block] for i in range(0, S, block)]
+            out = torch.cat([self._logits(h if h.ndim == 2 else h[i * block:(i + 1) * block], b)
+                             for i, b in enumerate(blocks)])
+            streams.position = blocks[0].position  # every block read as far
+            return out
         for i, layer in enumerate(self.layers):
-            h = layer(h, generators)
+            h = layer(h, streams)
             if i < len(self.layers) - 1: h = F.relu(h)
         return h
 
@@ -304,12 +307,12 @@ class WideResNet(StochasticClassifier):
         finally:
             for m, mode in modes: m.train(mode)
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        """Logits [S, B, K]: realisation s draws every input's dropout masks from `generators[s]`; BN on running stats.
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s draws every input's dropout masks from stream s; BN on running stats.
 
         Args:
             xs: images `[S, B, C, H, W]`, one batch per realisation
-            generators: S generators, `generators[s]` draws realisation s's masks; None: the global RNG
+            streams: S random streams, stream s draws realisation s's masks; None: the global RNG
 
         Returns:
             Logits `[S, B, K]`, differentiable with respect to `xs`; modes and batch-norm statistics stay as they were.
@@ -317,7 +320,7 @@ class WideResNet(StochasticClassifier):
         S, B = xs.shape[:2]
         def drop(h, p):
             if p == 0: return h
-            mask = draw_bernoulli((S, B, *h.shape[1:]), 1 - p, generators, h.device, h.dtype)
+            mask = draw_bernoulli((S, B, *h.shape[1:]), 1 - p, streams, h.device, h.dtype)
             return (h.view(S, B, *h.shape[1:]) * mask).view_as(h) / (1 - p)
         with self._frozen_batch_norm():
             return self._features(xs.reshape(S * B, *xs.shape[2:]), drop).view(S, B, -1)
@@ -350,12 +353,12 @@ class Deterministic(StochasticClassifier):
 
     def check_input(self, x: torch.Tensor) -> None: self.model.check_input(x)
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        """Logits [S, B, K] of the deterministic network at each `xs[s]`; nothing is random, `generators` goes unused.
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits [S, B, K] of the deterministic network at each `xs[s]`; nothing is random, `streams` goes unused.
 
         Args:
             xs: inputs `[S, B, ...]`; one batch expanded S times (or S = 1) goes through the network once
-            generators: not used
+            streams: not used
 
         Returns:
             Logits `[S, B, K]`, differentiable with respect to `xs`.
@@ -406,22 +409,24 @@ class Smoothed(StochasticClassifier):
         "Smoothness constant of the smoothed classifier, L = 2 / sigma^2."
         return 2 / self.sigma ** 2
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
         """Log smoothed probabilities [S, B, K]: realisation s averages f's softmax at `xs[s]` + eps over `n_noise` eps.
 
         Args:
             xs: inputs `[S, B, ...]`, one batch per realisation
-            generators: S generators, `generators[s]` draws realisation s's noise, then its base realisation theta_s;
+            streams: S random streams, stream s draws realisation s's noise, then its base realisation theta_s;
                 None: the global RNG (a `StochasticClassifier` base only)
 
         Returns:
             log g(x, theta_s) `[S, B, K]`, whose softmax is the smoothed probabilities; differentiable in `xs`.
         """
         S, B, rest = xs.shape[0], xs.shape[1], xs.shape[2:]
-        eps = draw_normal((S, self.n_noise * B, *rest), generators, xs.device, xs.dtype).view(S, self.n_noise, B, *rest)
+        eps = draw_normal((S, self.n_noise * B, *rest), streams, xs.device, xs.dtype).view(S, self.n_noise, B, *rest)
         noisy = (xs.unsqueeze(1) + self.sigma * eps).view(S, self.n_noise * B, *rest)
-        if isinstance(self.base, StochasticClassifier): logits = self.base.realisations(noisy, generators)
-        else: logits = torch.stack([self.base.sample_logits(noisy[s], 1, g)[0] for s, g in enumerate(generators)])
+        if isinstance(self.base, StochasticClassifier): logits = self.base.realisations(noisy, streams)
+        else:
+            gens = streams.generators() if streams is not None else [None] * S
+            logits = torch.stack([self.base.sample_logits(noisy[s], 1, g)[0] for s, g in enumerate(gens)])
         logp = logits.view(S, self.n_noise, B, -1).log_softmax(-1)
         return torch.logsumexp(logp, 1) - math.log(self.n_noise)
 
@@ -480,12 +485,12 @@ class MCDropout(_Wrapped):
                              f"{type(module).__name__} has none")
         self.module, self.classes = module, _check_classes(classes)
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        """Logits [S, B, K] from one forward of S*B inputs; realisation s draws all its masks from `generators[s]`.
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits [S, B, K] from one forward of S*B inputs; realisation s draws all its masks from stream s.
 
         Args:
             xs: inputs `[S, B, ...]`, one batch per realisation
-            generators: S generators, `generators[s]` draws realisation s's masks; None: the global RNG
+            streams: S random streams, stream s draws realisation s's masks; None: the global RNG
 
         Returns:
             Logits `[S, B, K]`, differentiable with respect to `xs` and the module's parameters.
@@ -500,7 +505,7 @@ class MCDropout(_Wrapped):
                                  f"got {tuple(h.shape)}")
             if layer.p == 0: return h
             per = h.shape[1:] if isinstance(layer, nn.Dropout) else (h.shape[1], *[1] * (h.ndim - 2))
-            mask = draw_bernoulli((S, B, *per), 1 - layer.p, generators, h.device, h.dtype)
+            mask = draw_bernoulli((S, B, *per), 1 - layer.p, streams, h.device, h.dtype)
             return (h.view(S, B, *h.shape[1:]) * mask).view_as(h) / (1 - layer.p) if layer.p < 1 else h * 0
         hooks = [m.register_forward_hook(drop) for m in self.drops]
         try:
@@ -543,19 +548,19 @@ class GaussianWeights(_Wrapped):
         # footprint for the chunk plan: the noise and the perturbed parameters of a realisation
         self.sample_bytes = 2 * sum(p.numel() * p.element_size() for p in module.parameters())
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        """Logits [S, B, K]: realisation s perturbs every parameter with noise from `generators[s]`, all S in one vmap.
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s perturbs every parameter with noise from stream s, all S in one vmap.
 
         Args:
             xs: inputs `[S, B, ...]`, one batch per realisation; one batch expanded S times goes in once, shared
-            generators: S generators, `generators[s]` draws eps_s; None: the global RNG
+            streams: S random streams, stream s draws eps_s; None: the global RNG
 
         Returns:
             Logits `[S, B, K]`, differentiable with respect to `xs` and the module's parameters.
         """
         params, S = dict(self.module.named_parameters()), xs.shape[0]
         first = next(iter(params.values()))
-        eps = draw_normal((S, sum(p.numel() for p in params.values())), generators, first.device, first.dtype)
+        eps = draw_normal((S, sum(p.numel() for p in params.values())), streams, first.device, first.dtype)
         weights = {n: p + self.std * e.view(S, *p.shape).to(p.dtype)
                    for (n, p), e in zip(params.items(), eps.split([p.numel() for p in params.values()], 1))}
         shared = S == 1 or xs.stride(0) == 0  # one input batch for every realisation
@@ -600,17 +605,18 @@ class FromSampler(StochasticClassifier):
         except ValueError: pass  # no signature to read (a builtin): the call itself will tell
         self.fn, self.classes = fn, _check_classes(classes)
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        """Logits [S, B, K]: realisation s is `fn(xs[s], generators[s])`, one call each.
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits [S, B, K]: realisation s is `fn(xs[s], g_s)`, g_s a generator seeded from stream s, one call each.
 
         Args:
             xs: inputs `[S, B, ...]`, one batch per realisation
-            generators: S generators, `generators[s]` goes to call s; None: every call gets None
+            streams: S random streams, stream s seeds call s's generator; None: every call gets None
 
         Returns:
             Logits `[S, B, K]`, the S calls' outputs stacked.
         """
-        return torch.stack([self.fn(x, g) for x, g in zip(xs, generators or [None] * xs.shape[0])])
+        gens = streams.generators() if streams is not None else [None] * len(xs)
+        return torch.stack([self.fn(x, g) for x, g in zip(xs, gens)])
 
 def from_sampler(fn: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor],
                  classes: int | None = None) -> FromSampler:
@@ -622,7 +628,7 @@ def from_sampler(fn: Callable[[torch.Tensor, torch.Generator | None], torch.Tens
         classes: the number of classes K where known (labels and logits are checked against it); None: unknown
 
     Returns:
-        A `FromSampler`: realisation s is `fn(x, generators[s])`, S calls for S realisations.
+        A `FromSampler`: realisation s is `fn(x, g_s)`, g_s seeded from its random stream, S calls for S realisations.
 
     Raises:
         TypeError: `fn` is not callable, or cannot be called as `fn(x, generator)`.

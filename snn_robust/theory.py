@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Callable
 import torch
 from .core import (_mc_jacobian, _mc_mean, GaussianLinear, StochasticClassifier, check_count, check_labels,
-                             check_mc_args, check_real, mc_logits, resolve_generator)
+                             check_mc_args, check_real, mc_logits, resolve_generator, Streams)
 from .attacks import fgm
 
 # %% auto #0
@@ -301,8 +301,8 @@ class SineLinear(StochasticClassifier):
         "The smoothness constant max_c |a_c| ||v_c||_2^2 of Definition 3.3, a float."
         return (self.a.abs() * self.v.pow(2).sum(0)).max().item()
 
-    def realisations(self, xs: torch.Tensor, generators: list[torch.Generator] | None) -> torch.Tensor:
-        return self.linear.realisations(xs, generators) + self.a * torch.sin(xs.flatten(2) @ self.v)
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        return self.linear.realisations(xs, streams) + self.a * torch.sin(xs.flatten(2) @ self.v)
 
 def random_smooth_classifier(d: int, k: int, generator: torch.Generator,
                              dtype: torch.dtype = torch.float64) -> SineLinear:

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm  # text bars: the notebooks have no ipywidgets (tqdm.auto would warn in every one)
 from .checkpoints import checkpoint_lock, checkpoint_path, load_checkpoint, save_checkpoint
-from .core import (StochasticClassifier, check_count, check_real, get_device, mc_probs_nested,
-                             sample_generators)
+from .core import (StochasticClassifier, STREAMS, check_count, check_real, get_device, mc_probs_nested,
+                             sample_streams)
 from .data import DATASETS, SHAPES, Split, load_split
 from .models import StochasticMLP, WideResNet, _check_dropout
 from .outputs import check_writable_dir
@@ -62,6 +62,7 @@ class Recipe:
     optimizer: Callable     # (parameters, config) -> torch.optim.Optimizer
     schedule: Callable | None = None  # (config, epoch) -> the epoch's learning rate; None: config.lr throughout
     ignores: tuple = ()     # TrainConfig fields that do not matter to this kind (left out of its hash)
+    streams: str | None = None  # the core's random streams its loss samples realisations from (part of the hash)
 
 def wrn_lr(config: TrainConfig, epoch: int) -> float:
     """The WRN's step schedule (appendix B): lr, lr/5, lr/25 over 30 %, 30 % and 40 % of the epochs.
@@ -106,8 +107,8 @@ def sampled_loss(objective: Callable[[torch.Tensor, torch.Tensor, torch.Tensor |
         realisations drawn from `generator` (the KL is 0 for a model without a `kl` method).
     """
     def loss(model, config, x, y, n_data, generator):
-        gens = sample_generators(config.train_samples, generator, x.device)
-        logits = model.realisations(x.expand(config.train_samples, *x.shape), gens)
+        streams = sample_streams(config.train_samples, generator, x.device)
+        logits = model.realisations(x.expand(config.train_samples, *x.shape), streams)
         return objective(logits, y, model.kl() if hasattr(model, 'kl') else 0.0, n_data)  # no prior: no KL
     return loss
 
@@ -132,8 +133,8 @@ def adam(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.opt
 def _sgd(params, config): return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=5e-4)
 
 _MLP_FIELDS, _WRN_FIELDS = ('hidden', 'init_var', 'train_samples'), ('depth', 'widen_factor', 'dropout')
-RECIPES = {'bnn': Recipe(_mlp, sampled_loss(elbo_loss), adam, ignores=_WRN_FIELDS),
-           'im': Recipe(_mlp, sampled_loss(mixture_loss), adam, ignores=_WRN_FIELDS),
+RECIPES = {'bnn': Recipe(_mlp, sampled_loss(elbo_loss), adam, ignores=_WRN_FIELDS, streams=STREAMS),
+           'im': Recipe(_mlp, sampled_loss(mixture_loss), adam, ignores=_WRN_FIELDS, streams=STREAMS),
            'wrn': Recipe(_wrn, _wrn_loss, _sgd, wrn_lr, ignores=_MLP_FIELDS)}
 
 # %% ../nbs/03_train.ipynb #a665987c
@@ -194,10 +195,12 @@ class TrainConfig:
         """The fields that determine this model (those its recipe ignores left out).
 
         Returns:
-            `{'format': FORMAT_VERSION, field: value, ...}`, JSON-serialisable.
+            `{'format': FORMAT_VERSION, field: value, ...}`, JSON-serialisable; with `'streams'` (the core's random
+            streams) for a recipe that samples realisations, so a change of generator names new checkpoints.
         """
-        skip = RECIPES[self.model].ignores
-        return {'format': FORMAT_VERSION, **{k: v for k, v in dataclasses.asdict(self).items() if k not in skip}}
+        recipe = RECIPES[self.model]
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in recipe.ignores}
+        return {'format': FORMAT_VERSION, **({'streams': recipe.streams} if recipe.streams else {}), **fields}
 
     def hash(self) -> str:
         """SHA-256 of the canonical JSON of the relevant fields.

@@ -18,7 +18,7 @@ import torch
 
 from snn_robust.attack_length import count_extreme
 from snn_robust.attacks import accuracy, attack_sweep, eta_grid, fgm, fgm_step, pgd
-from snn_robust.core import GaussianLinear, get_device, mc_grad, mc_probs, mc_probs_nested, sample_generators, sample_probs
+from snn_robust.core import GaussianLinear, get_device, mc_grad, mc_probs, mc_probs_nested, sample_probs, sample_streams
 from snn_robust.data import FASHION_FILES, Split, load_split, write_idx
 from snn_robust.models import Smoothed, StochasticMLP, WideResNet
 from snn_robust.variance import prediction_variance
@@ -148,7 +148,7 @@ LIBRARY = [
     ('no sizes (mc_probs_nested)', lambda c: mc_probs_nested(c.model, c.x, []), 'sizes', 'one or more positive integers'),
     ('std that is not a number (GaussianLinear)', lambda c: GaussianLinear(torch.zeros(6, 3), torch.zeros(3), 'a'), 'std', 'must be a finite number > 0'),
     ('bias of the wrong shape (GaussianLinear)', lambda c: GaussianLinear(torch.zeros(6, 3), torch.zeros(2), 1.0), 'bias', 'must have shape [K] = [3]'),
-    ('generator that is not a torch.Generator', lambda c: sample_generators(3, 5), 'generator', 'must be a torch.Generator or None'),
+    ('generator that is not a torch.Generator', lambda c: sample_streams(3, 5), 'generator', 'must be a torch.Generator or None'),
     ('init_var = 0 (StochasticMLP)', lambda c: StochasticMLP(init_var=0), 'init_var', 'must be a finite number > 0'),
     ('a hidden width of 0 (StochasticMLP)', lambda c: StochasticMLP(hidden=(0,)), 'hidden', 'must be a positive integer'),
     ('labels of the wrong length (prediction_variance)', lambda c: prediction_variance(c.model, c.x, c.y[:3], 3), 'y', 'must have shape [B] = [20]'),

@@ -1,8 +1,9 @@
 """The smoke profile's numbers against committed reference numbers (seed 0), so that a refactor cannot change them unnoticed.
 
-`tests/reference/smoke_seed0/` holds each section notebook's `results.json` and the claims table of a smoke run made before
-the experiment layer was reshaped (the run after it was bit-identical on the same machine). On another CPU the last bits of
-floating-point results may differ (and grow through one epoch of training), so the comparison has a tolerance: every
+`tests/reference/smoke_seed0/` holds each section notebook's `results.json` and the claims table of a smoke run made when
+the core's counter-based random streams (Philox4x32-10) replaced one torch generator per realisation, which changed
+which numbers every seed draws (a deliberate change; the run before it had been bit-identical across refactors).
+On another CPU the last bits of floating-point results may differ (and grow through one epoch of training), so the comparison has a tolerance: every
 number must be within 10 % (or 0.06 absolute: two of the smoke profile's 40 test images), and at least 90 % of them within
 1e-3 relative. A change of which random numbers a seed draws moves nearly every number by far more than that.
 To renew the reference after a deliberate change of the numbers, copy `runs/smoke/seed0/<notebook>/results.json` of a fresh

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from snn_robust.attacks import fgm
-from snn_robust.core import mc_grad, mc_probs, mc_probs_nested, sample_generators, sample_probs
+from snn_robust.core import draw_bernoulli, draw_normal, mc_grad, mc_probs, mc_probs_nested, sample_probs, sample_streams
 from snn_robust.models import DROPOUT_LAYERS, as_deterministic, from_sampler, gaussian_weights, mc_dropout
 
 
@@ -39,21 +39,21 @@ def wrap(kind, module):
     return from_sampler(input_noise(module), classes=3)
 
 
-def one_realisation(kind, module, x, g):
-    "Logits [B, K] of one realisation computed by hand, independently of the wrapper, from generator `g`."
-    if kind == 'sampler': return input_noise(module)(x, g)
+def one_realisation(kind, module, x, stream):
+    "Logits [B, K] of one realisation computed by hand, independently of the wrapper, from one random stream."
+    if kind == 'sampler': return input_noise(module)(x, stream.generators()[0])
     if kind == 'gaussian':
         twin = copy.deepcopy(module)
         params = list(twin.parameters())
-        eps = torch.randn(sum(p.numel() for p in params), generator=g)
+        eps = draw_normal((1, sum(p.numel() for p in params)), stream)[0]
         with torch.no_grad():
             for p, e in zip(params, eps.split([p.numel() for p in params])): p.add_(0.1 * e.view_as(p))
         return twin(x)
-    h = x  # mc_dropout: through the Sequential's layers, a mask from g at each dropout layer in order
+    h = x  # mc_dropout: through the Sequential's layers, a mask from the stream at each dropout layer in order
     for layer in module:
         if isinstance(layer, DROPOUT_LAYERS):
             shape = h.shape if isinstance(layer, nn.Dropout) else (*h.shape[:2], *[1] * (h.ndim - 2))
-            h = h * torch.empty(shape).bernoulli_(1 - layer.p, generator=g) / (1 - layer.p)
+            h = h * draw_bernoulli((1, *shape), 1 - layer.p, stream)[0] / (1 - layer.p)
         else: h = layer(h)
     return h
 
@@ -97,7 +97,8 @@ def test_realisations_match_a_computation_by_hand(kind, arch):
     module, x = make_module(arch)
     logits = wrap(kind, module).sample_logits(x, 4, gen(0))
     with torch.no_grad():
-        by_hand = torch.stack([one_realisation(kind, module, x, g) for g in sample_generators(4, gen(0))])
+        streams = sample_streams(4, gen(0))
+        by_hand = torch.stack([one_realisation(kind, module, x, streams[s:s + 1]) for s in range(4)])
     torch.testing.assert_close(logits.detach(), by_hand, rtol=1e-5, atol=1e-5)
 
 
@@ -109,9 +110,10 @@ def test_gradient_is_the_mean_of_per_realisation_gradients(kind, arch, chunk_siz
     w, score, S = wrap(kind, module), torch.randn(5, 3), 8
     values, grad = mc_grad(w, x, lambda q: (q * score).sum(1), S, generator=gen(0), chunk_size=chunk_size)
     by_hand, value = torch.zeros_like(x), torch.zeros(5)
-    for g in sample_generators(S, gen(0)):
+    streams = sample_streams(S, gen(0))
+    for s in range(S):
         xg = x.clone().requires_grad_(True)
-        q = one_realisation(kind, module, xg, g).softmax(-1)
+        q = one_realisation(kind, module, xg, streams[s:s + 1]).softmax(-1)
         by_hand += torch.autograd.grad((q * score).sum(), xg)[0] / S
         value += (q * score).sum(1).detach() / S
     assert grad.abs().sum() > 0
@@ -193,8 +195,8 @@ def test_per_realisation_inputs():
     "realisations(xs, generators) with one input batch per realisation (as Smoothed feeds them) equals shared inputs."
     module, x = make_module('cnn')
     for w in (mc_dropout(module), gaussian_weights(module, 0.1), from_sampler(input_noise(module))):
-        shared = w.realisations(x.expand(4, *x.shape), sample_generators(4, gen(0)))
-        own = w.realisations(x.expand(4, *x.shape).contiguous(), sample_generators(4, gen(0)))
+        shared = w.realisations(x.expand(4, *x.shape), sample_streams(4, gen(0)))
+        own = w.realisations(x.expand(4, *x.shape).contiguous(), sample_streams(4, gen(0)))
         torch.testing.assert_close(shared, own, rtol=0, atol=1e-6)
 
 
