@@ -1,0 +1,68 @@
+"""The documentation site's own parts (`make docs`): nbdev's directives taken out of the notebooks, the Markdown
+docstrings read as reStructuredText, and a build that fails on a broken link or image."""
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / 'docs'
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f'docs_{name}', DOCS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+prepare, conf = load('prepare'), load('conf')
+
+
+def code(source: str, **metadata) -> dict:
+    return {'cell_type': 'code', 'metadata': metadata, 'source': source, 'outputs': [], 'execution_count': None}
+
+
+def test_nbdev_directives_leave_the_cells_nbdev_docs_would_show():
+    for hidden in ('#| hide\nx = 1', '#| default_exp core', '#| include: false\nx = 1', '#| export\n'):
+        assert prepare.clean_cell(code(hidden)) is None, hidden
+    assert prepare.clean_cell(code('#| export\ndef f(): pass'))['source'] == 'def f(): pass'
+    cell = prepare.clean_cell(code('#| echo: false\n#|output: false\nplot()', tags=['parameters']))
+    assert cell['source'] == 'plot()' and cell['metadata']['tags'] == ['parameters', 'remove-input', 'remove-output']
+    markdown = {'cell_type': 'markdown', 'metadata': {}, 'source': '#| not a directive in Markdown'}
+    assert prepare.clean_cell(markdown) is markdown
+
+
+def test_notebook_module_and_its_api_link():
+    nb = {'cells': [{'cell_type': 'markdown', 'source': '# T'}, code('#| default_exp attack_samples')]}
+    assert prepare.notebook_module(nb) == 'attack_samples' and prepare.notebook_module({'cells': []}) is None
+    assert prepare.api_link('attack_samples', 1) == '[`snn_robust.attack_samples`](../api/attack_samples.md)'
+    assert prepare.api_link('__init__', 3) == '[`snn_robust`](../../../api/index.md)'
+
+
+def test_markdown_docstrings_become_restructured_text():
+    lines = ['Mean of `x[:, 0]` over |W| weights, *not* a_ reference: `{S_A: accuracy', '    per eta}`.']
+    conf.markdown_inline(None, 'function', 'f', None, {}, lines)
+    assert lines == ['Mean of ``x[:, 0]`` over \\|W\\| weights, \\*not\\* a\\_ reference: ``{S_A: accuracy per eta}``.']
+
+
+@pytest.mark.parametrize('page, error', [
+    ('# Fine\n\n[the other page](other.md), ![a figure](figure.png), $x^2$', None),
+    ('# A broken link\n\n[the other page](missing.md)', 'missing.md'),
+    ('# A broken image\n\n![a figure](missing.png)', 'missing.png'),
+])
+def test_build_fails_on_a_broken_link_or_image(tmp_path, page, error):
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in ('conf.py', 'favicon.svg'): shutil.copy(DOCS / name, src / name)
+    (src / '_static').mkdir()
+    (src / 'index.md').write_text(page + '\n\n```{toctree}\n:hidden:\n\nother\n```\n')
+    (src / 'other.md').write_text('# Other\n')
+    shutil.copy(Path(matplotlib.get_data_path()) / 'images' / 'matplotlib.png', src / 'figure.png')
+    result = subprocess.run([sys.executable, '-m', 'sphinx', '-W', '-q', '-b', 'html', str(src), str(tmp_path / 'out')],
+                            capture_output=True, text=True, timeout=300)
+    if error is None: assert result.returncode == 0 and (tmp_path / 'out' / 'other.html').exists(), result.stderr
+    else: assert result.returncode != 0 and error in result.stderr, result.stderr
