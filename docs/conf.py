@@ -10,8 +10,7 @@ extensions = ['myst_nb', 'sphinx.ext.autodoc', 'sphinx.ext.napoleon']
 
 nb_execution_mode = 'off'                  # a page shows what its notebook carries; nothing runs at build time
 nb_ipywidgets_js = {}                      # widget views would load their JavaScript from a CDN: shown as text
-nb_mime_priority_overrides = [('html', 'application/vnd.jupyter.widget-view+json', None),
-                              ('html', 'application/vnd.jupyter.widget-state+json', None)]
+nb_mime_priority_overrides = [('html', 'application/vnd.jupyter.widget-view+json', None)]
 myst_enable_extensions = ['dollarmath', 'amsmath']
 myst_heading_anchors = 3
 mathjax_path = 'mathjax/tex-mml-chtml.js'  # in _static, copied by docs/prepare.py: no CDN

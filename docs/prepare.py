@@ -133,7 +133,7 @@ def prepare(src: Path, mathjax: Path) -> None:
         for nb in sorted((folder / 'notebooks').glob('*.ipynb')):
             note = f'executed copy: `figures/{folder.name}/notebooks/{nb.name}`, outputs as the run left them'
             clean_notebook(nb, dest / 'notebooks' / nb.name, 3, note)
-            executed.append(f'figures/{folder.name}/notebooks/{nb.stem}')
+            executed.append(f'{nb.stem}, profile {folder.name} <figures/{folder.name}/notebooks/{nb.stem}>')
     shutil.copytree(ROOT / 'bench', src / 'bench', ignore=shutil.ignore_patterns('*.json', '*.tmp'))
     bench = [f'{p.relative_to(src)} <{p.relative_to(src).with_suffix("")}>'  # titled by path: all alike
              for p in sorted((src / 'bench').rglob('*.md'))]

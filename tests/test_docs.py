@@ -1,6 +1,7 @@
 """The documentation site's own parts (`make docs`): nbdev's directives taken out of the notebooks, the Markdown
 docstrings read as reStructuredText, and a build that fails on a broken link or image."""
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -49,20 +50,39 @@ def test_markdown_docstrings_become_restructured_text():
     assert lines == ['Mean of ``x[:, 0]`` over \\|W\\| weights, \\*not\\* a\\_ reference: ``{S_A: accuracy per eta}``.']
 
 
+def build(tmp_path: Path, index: str, pages: dict[str, str]) -> subprocess.CompletedProcess:
+    "Sphinx with the site's configuration on `index` (the text of index.md) and `pages` (file name: text)."
+    src = tmp_path / 'src'
+    (src / '_static').mkdir(parents=True)
+    for name in ('conf.py', 'favicon.svg'): shutil.copy(DOCS / name, src / name)
+    shutil.copy(Path(matplotlib.get_data_path()) / 'images' / 'matplotlib.png', src / 'figure.png')
+    toc = '\n'.join(Path(name).stem for name in pages)
+    (src / 'index.md').write_text(f'{index}\n\n```{{toctree}}\n:hidden:\n\n{toc}\n```\n')
+    for name, text in pages.items(): (src / name).write_text(text)
+    return subprocess.run([sys.executable, '-m', 'sphinx', '-W', '-q', '-b', 'html', str(src), str(tmp_path / 'out')],
+                          capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.parametrize('page, error', [
     ('# Fine\n\n[the other page](other.md), ![a figure](figure.png), $x^2$', None),
     ('# A broken link\n\n[the other page](missing.md)', 'missing.md'),
     ('# A broken image\n\n![a figure](missing.png)', 'missing.png'),
 ])
 def test_build_fails_on_a_broken_link_or_image(tmp_path, page, error):
-    src = tmp_path / 'src'
-    src.mkdir()
-    for name in ('conf.py', 'favicon.svg'): shutil.copy(DOCS / name, src / name)
-    (src / '_static').mkdir()
-    (src / 'index.md').write_text(page + '\n\n```{toctree}\n:hidden:\n\nother\n```\n')
-    (src / 'other.md').write_text('# Other\n')
-    shutil.copy(Path(matplotlib.get_data_path()) / 'images' / 'matplotlib.png', src / 'figure.png')
-    result = subprocess.run([sys.executable, '-m', 'sphinx', '-W', '-q', '-b', 'html', str(src), str(tmp_path / 'out')],
-                            capture_output=True, text=True, timeout=300)
+    result = build(tmp_path, page, {'other.md': '# Other\n'})
     if error is None: assert result.returncode == 0 and (tmp_path / 'out' / 'other.html').exists(), result.stderr
     else: assert result.returncode != 0 and error in result.stderr, result.stderr
+
+
+def test_widget_outputs_show_their_text_and_fetch_nothing(tmp_path):
+    view = {'application/vnd.jupyter.widget-view+json': {'model_id': 'm', 'version_major': 2, 'version_minor': 0},
+            'text/plain': 'a progress bar, as text'}
+    state = {'application/vnd.jupyter.widget-state+json': {'state': {}, 'version_major': 2, 'version_minor': 0}}
+    nb = {'cells': [{'cell_type': 'markdown', 'id': 'a', 'metadata': {}, 'source': '# Widgets'},
+                    {'cell_type': 'code', 'id': 'b', 'metadata': {}, 'execution_count': 1, 'source': 'bar()',
+                     'outputs': [{'output_type': 'display_data', 'metadata': {}, 'data': view}]}],
+          'metadata': {'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'},
+                       'widgets': state}, 'nbformat': 4, 'nbformat_minor': 5}
+    result = build(tmp_path, '# Index', {'widgets.ipynb': json.dumps(nb)})
+    html = (tmp_path / 'out' / 'widgets.html').read_text()
+    assert result.returncode == 0 and 'a progress bar, as text' in html and 'src="http' not in html, result.stderr
