@@ -49,10 +49,10 @@ sync: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python -c "import pathlib; from snn_robust.outputs import notebook_markdown; pathlib.Path('README.md').write_text(notebook_markdown('nbs/index.ipynb'))"
 
-# ruff (pyproject.toml: lines of at most 120, pyflakes) on the package and the notebooks' code; nbdev writes each
+# ruff (pyproject.toml: lines of at most 120, pyflakes) on the package, the notebooks' code and docs/; nbdev writes each
 # module's `__all__` itself (its first line can pass 120), so the package's line check skips that one generated line
 lint: $(STAMP)
-	$(BIN)/ruff check snn_robust nbs
+	$(BIN)/ruff check snn_robust nbs docs
 	$(BIN)/ruff check --ignore E501 tests
 	@long="$$(ls snn_robust/*.py | grep -v _modidx | xargs awk 'length > 120 && !/^__all__ = /')"; if [ -n "$$long" ]; then echo "lines over 120 in snn_robust/:"; echo "$$long"; exit 1; fi
 
