@@ -67,7 +67,8 @@ PAGE_FACTS = """async () => {
 
 @pytest.fixture(scope='module')
 def site(browser):
-    """Every page of the site, loaded once over HTTP: its console errors, failed requests and facts (`PAGE_FACTS`)."""
+    """Every page of the site, loaded once over HTTP: its console errors, failed requests, requests that leave the
+    site, and facts (`PAGE_FACTS`)."""
     if not (SITE / 'index.html').exists(): pytest.fail(f'no site in {SITE}: run `make docs` first')
     built = (SITE / 'index.html').stat().st_mtime
     stale = [str(p.relative_to(ROOT)) for p in SITE_SOURCES if p.stat().st_mtime > built]
@@ -81,6 +82,8 @@ def site(browser):
     page.on('requestfailed', lambda r: problems.append(f'failed request: {r.url} ({r.failure})')
             if r.failure != 'net::ERR_ABORTED' else None)  # cut short by the next page; a missing file: HTTP 404
     page.on('response', lambda r: problems.append(f'HTTP {r.status}: {r.url}') if r.status >= 400 else None)
+    page.on('request', lambda r: None if r.url.startswith((base, 'data:', 'blob:'))
+            else problems.append(f'request outside the site: {r.url}'))  # it works offline
     pages = {}
     for html in sorted(p.relative_to(SITE).as_posix() for p in SITE.rglob('*.html') if '_static' not in p.parts):
         problems.clear()
@@ -102,7 +105,7 @@ def test_site_has_every_notebook_report_and_module(site):
     assert 'mc_probs' in api and 'Parameters' in api and 'Args:' not in api
 
 
-def test_every_page_loads_without_console_errors(site):
+def test_every_page_loads_without_console_errors_or_outside_requests(site):
     _, _, pages = site
     assert {html: facts['problems'] for html, facts in pages.items() if facts['problems']} == {}
 
