@@ -69,7 +69,7 @@ docs: setup
 nbtest: setup
 	$(BIN)/nbdev_test --flags slow
 
-pytest: setup
+pytest: setup docs
 	$(BIN)/python -m pytest -q tests
 
 # the benchmark at toy sizes, only to show that it runs (timings belong in bench/RESULTS.md, from `make bench` on a quiet machine)
