@@ -210,7 +210,10 @@ def test_jupyterlab_runs_the_section_notebook(browser, lab):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / 'jupyterlab_run_all.png'
     figures = page.locator('.jp-OutputArea-output img')
-    if figures.count(): figures.first.scroll_into_view_if_needed()
+    if figures.count():  # the first figure in view, drawn (the notebook renders what scrolls in a frame later)
+        figures.first.scroll_into_view_if_needed()
+        figures.first.evaluate('img => img.decode()')
+        page.evaluate('() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))')
     page.screenshot(path=shot)
     print(f'screenshot: {shot}')
     page.keyboard.press('Control+s')  # the saved copy: what ran, output by output
