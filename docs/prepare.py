@@ -7,17 +7,23 @@ relative links and images work as they do on GitHub:
 - `nbs/*.ipynb`: every notebook with the outputs it carries (never executed), nbdev's cell directives taken out
   (`#| hide`, `#| default_exp` and `#| include: false` cells dropped, `#| echo: false` and `#| output: false` turned
   into myst-nb's `remove-input` / `remove-output` tags) and a line linking its module's API page;
-- `figures/<profile>/`: `REPORT.md`, the figures, a page showing every figure, and the executed notebooks
-  `figures/<profile>/notebooks/*.ipynb` where a run has kept them;
+- `figures/<profile>/`: `REPORT.md`, the figures, a page showing every figure and linking the tables, the other
+  files, and the executed notebooks `figures/<profile>/notebooks/*.ipynb` where a run has kept them; their
+  Markdown was written in `nbs/`, so a relative link that misses from the copy but hits from `nbs/` is re-aimed;
 - `bench/**`: the benchmark results the README links to;
 - `api/`: one page per module (autodoc) and `api/index.md` for the names `from snn_robust import ...` gives;
 - `_static/mathjax/`: MathJax 3 from DIR (npm's `mathjax/es5`), served with the site;
 - `conf.py`: `docs/conf.py`.
+
+A relative link to a file of the repository that is not part of the site (a test, a source file) points to the file
+on GitHub (`git_url` in settings.ini).
 """
 from __future__ import annotations
 
 import argparse
+import configparser
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -26,13 +32,56 @@ import snn_robust
 from snn_robust.paper import SECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
+NBS = ROOT / 'nbs'
 DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 DROP = {'hide', 'default_exp'}          # nbdev leaves these cells out of its docs
 MATHJAX_FILES = ['tex-mml-chtml.js', 'output/chtml/fonts/woff-v2']  # the combined component and its fonts
+LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)(\))')  # a Markdown link or image: [text](target)
 
 
-def clean_cell(cell: dict) -> dict | None:
-    """`cell` without nbdev's directive lines, as nbdev's docs show it; None where nbdev's docs leave it out."""
+def relink(text: str, aim) -> str:
+    "`text` with each relative link's path replaced by `aim(path)` (None: left as it is)."
+    def replace(m: re.Match) -> str:
+        path, _, fragment = m.group(2).partition('#')
+        new = None if not path or ':' in path or path.startswith('/') else aim(path)  # an address, or a fragment
+        return m.group(0) if new is None else m.group(1) + new + ('#' + fragment if fragment else '') + m.group(3)
+    return LINK.sub(replace, text)
+
+
+def from_nbs(here: Path):
+    "For `relink`: a path written in `nbs/` that misses from the folder `here` but hits from `nbs/`, aimed from `here`."
+    def aim(path: str) -> str | None:
+        return None if (here / path).exists() or not (NBS / path).exists() else os.path.relpath(NBS / path, here)
+    return aim
+
+
+def to_repository(src: Path, page: Path, url: str):
+    "For `relink`: a path from `page` in the site's tree `src` to a repository file the site lacks, as its `url`/..."
+    def aim(path: str) -> str | None:
+        repo = (ROOT / page.parent.relative_to(src) / path).resolve()
+        if (page.parent / path).exists() or not repo.is_relative_to(ROOT) or not repo.exists(): return None
+        return f'{url}/{repo.relative_to(ROOT).as_posix()}'
+    return aim
+
+
+def link_repository(src: Path) -> None:
+    "Points the relative links of the site's pages at repository files the site lacks to GitHub (`to_repository`)."
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / 'settings.ini')
+    url = f"{cfg['DEFAULT']['git_url']}/blob/{cfg['DEFAULT']['branch']}"
+    for page in src.rglob('*.md'): page.write_text(relink(page.read_text(), to_repository(src, page, url)))
+    for page in src.rglob('*.ipynb'):
+        nb = json.loads(page.read_text())
+        for c in nb['cells']:
+            if c['cell_type'] == 'markdown': c['source'] = relink(''.join(c['source']), to_repository(src, page, url))
+        page.write_text(json.dumps(nb, indent=1))
+
+
+def clean_cell(cell: dict, here: Path = NBS) -> dict | None:
+    """`cell` without nbdev's directive lines, as nbdev's docs show it; None where nbdev's docs leave it out.
+
+    A Markdown cell was written in `nbs/`: in a notebook in the folder `here`, its links are re-aimed (`from_nbs`)."""
+    if cell['cell_type'] == 'markdown': return {**cell, 'source': relink(''.join(cell['source']), from_nbs(here))}
     if cell['cell_type'] != 'code': return cell
     lines = ''.join(cell['source']).splitlines()
     directives = dict(m.groups() for m in map(DIRECTIVE.match, lines) if m)
@@ -65,7 +114,7 @@ def clean_notebook(src: Path, dest: Path, depth: int, note: str) -> str | None:
     `note` (Markdown) goes after the notebook's title cell, with the link to the module's API page."""
     nb = json.loads(src.read_text())
     module = notebook_module(nb)
-    cells = [c for c in map(clean_cell, nb['cells']) if c is not None]
+    cells = [c for c in (clean_cell(c, src.parent) for c in nb['cells']) if c is not None]
     line = ' · '.join([*([f'API: {api_link(module, depth)}'] if module else []), note])
     cells.insert(1, {'cell_type': 'markdown', 'id': 'site-links', 'metadata': {}, 'source': line})
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -95,12 +144,13 @@ def toctree(caption: str, pages: list[str]) -> str:
     return '\n'.join(['', '```{toctree}', ':hidden:', f':caption: {caption}', '', *pages, '```', '']) if pages else ''
 
 
-def gallery(profile: str, figures: list[Path]) -> str:
-    "A page showing every figure of a profile, by file name."
+def gallery(profile: str, figures: list[Path], tables: list[Path]) -> str:
+    "A page showing every figure of a profile, by file name, and linking its tables."
     body = [f'## `{f.stem}`\n\n![{f.stem}]({f.name})\n' for f in figures]
-    return '\n'.join([f'# All figures: profile `{profile}`', '',
-                      f'Every figure `snn-robust reproduce --profile {profile}` wrote to `figures/{profile}/`; '
-                      '[the report](REPORT.md) says which claim each supports.', '', *body])
+    return '\n'.join([f'# All figures and tables: profile `{profile}`', '',
+                      f'What `snn-robust reproduce --profile {profile}` wrote to `figures/{profile}/`; '
+                      '[the report](REPORT.md) says which claim each figure supports.', '',
+                      'Tables: ' + ', '.join(f'[`{t.name}`]({t.name})' for t in tables), '', *body])
 
 
 def prepare(src: Path, mathjax: Path) -> None:
@@ -128,7 +178,9 @@ def prepare(src: Path, mathjax: Path) -> None:
         dest = src / 'figures' / folder.name
         shutil.copytree(folder, dest, ignore=shutil.ignore_patterns('*.md', 'notebooks'))
         shutil.copy(folder / 'REPORT.md', dest / 'REPORT.md')
-        (dest / 'gallery.md').write_text(gallery(folder.name, sorted(folder.glob('*.png'))))
+        tables = sorted(set(folder.glob('*.md')) - {folder / 'REPORT.md'})
+        for table in tables: (dest / table.name).write_text('---\norphan: true\n---\n' + table.read_text())  # linked
+        (dest / 'gallery.md').write_text(gallery(folder.name, sorted(folder.glob('*.png')), tables))
         reports += [f'figures/{folder.name}/REPORT', f'figures/{folder.name}/gallery']
         for nb in sorted((folder / 'notebooks').glob('*.ipynb')):
             note = f'executed copy: `figures/{folder.name}/notebooks/{nb.name}`, outputs as the run left them'
@@ -143,6 +195,7 @@ def prepare(src: Path, mathjax: Path) -> None:
         toctree('The package, notebook by notebook', [f'nbs/{p.stem}' for p in notebooks if p.stem not in SECTIONS]),
         toctree('API', ['api/index']), toctree('Benchmarks', bench)])
     (src / 'index.md').write_text(index)
+    link_repository(src)
 
 
 if __name__ == '__main__':

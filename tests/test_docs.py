@@ -34,7 +34,7 @@ def test_nbdev_directives_leave_the_cells_nbdev_docs_would_show():
     cell = prepare.clean_cell(code('#| echo: false\n#|output: false\nplot()', tags=['parameters']))
     assert cell['source'] == 'plot()' and cell['metadata']['tags'] == ['parameters', 'remove-input', 'remove-output']
     markdown = {'cell_type': 'markdown', 'metadata': {}, 'source': '#| not a directive in Markdown'}
-    assert prepare.clean_cell(markdown) is markdown
+    assert prepare.clean_cell(markdown) == markdown
 
 
 def test_notebook_module_and_its_api_link():
@@ -86,3 +86,23 @@ def test_widget_outputs_show_their_text_and_fetch_nothing(tmp_path):
     result = build(tmp_path, '# Index', {'widgets.ipynb': json.dumps(nb)})
     html = (tmp_path / 'out' / 'widgets.html').read_text()
     assert result.returncode == 0 and 'a progress bar, as text' in html and 'src="http' not in html, result.stderr
+
+
+def test_links_written_in_nbs_are_reaimed_from_an_executed_copy():
+    here = prepare.ROOT / 'figures' / 'paper' / 'notebooks'
+    text = ('![Fig. 5](../figures/paper/fig5_fgm_im_dropout0.6.png), [attacks](04_attacks.ipynb#fgm), '
+            '[nowhere](missing.ipynb), [a site](https://example.org/x.png), [here](#top)')
+    assert prepare.relink(text, prepare.from_nbs(here)) == (
+        '![Fig. 5](../fig5_fgm_im_dropout0.6.png), [attacks](../../../nbs/04_attacks.ipynb#fgm), '
+        '[nowhere](missing.ipynb), [a site](https://example.org/x.png), [here](#top)')
+    assert prepare.relink(text, prepare.from_nbs(prepare.NBS)) == text  # in nbs/ itself, as written
+
+
+def test_links_to_repository_files_outside_the_site_go_to_github(tmp_path):
+    (tmp_path / 'nbs').mkdir()
+    (tmp_path / 'nbs' / '04_attacks.ipynb').write_text('{}')
+    page = tmp_path / 'nbs' / '08_attack_samples.ipynb'
+    text = '[the test](../tests/test_experiments.py), [attacks](04_attacks.ipynb), [none](../no/such.py)'
+    assert prepare.relink(text, prepare.to_repository(tmp_path, page, 'https://github.com/o/r/blob/main')) == (
+        '[the test](https://github.com/o/r/blob/main/tests/test_experiments.py), [attacks](04_attacks.ipynb), '
+        '[none](../no/such.py)')
