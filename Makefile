@@ -1,14 +1,16 @@
 # The two commands of the README: `make quick` (the main job) and `make test` (what CI runs).
-# Both set everything up first: a virtual environment with the package, its Jupyter kernel, FashionMNIST and tcmalloc.
+# Both set everything up first: a virtual environment with the package, its Jupyter kernel, FashionMNIST, tcmalloc,
+# and what the documentation site and the browser tests need (Sphinx, Playwright, chromium, MathJax).
 SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
+MATHJAX := $(VENV)/node_modules/mathjax/es5
 
-.PHONY: setup data quick test sync readme lint nbtest pytest benchcheck bench lab
-setup: $(STAMP) data
+.PHONY: setup data quick test sync readme lint docs nbtest pytest benchcheck bench lab
+setup: $(STAMP) data $(MATHJAX)/tex-mml-chtml.js
 
 $(STAMP): setup.py settings.ini
 	python3 -m venv $(VENV)
@@ -19,14 +21,22 @@ $(STAMP): setup.py settings.ini
 	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' --env LD_PRELOAD libtcmalloc_minimal.so.4 >/dev/null
 	touch $@
 
-# Debian's packages: FashionMNIST, and tcmalloc (the allocator `snn-robust` and the project's kernel run on)
+# Debian's packages, those missing: FashionMNIST, tcmalloc (the allocator `snn-robust` and the project's kernel run on),
+# chromium (the browser tests) and npm (MathJax for the documentation site; left alone where npm comes from elsewhere)
 data:
-	@test -d $(FASHION) && test -n "$$(/sbin/ldconfig -p | grep libtcmalloc_minimal.so.4)" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist libtcmalloc-minimal4; }
+	@missing="$$(test -d $(FASHION) || echo dataset-fashion-mnist; \
+	/sbin/ldconfig -p | grep -q libtcmalloc_minimal.so.4 || echo libtcmalloc-minimal4; \
+	test -x /usr/bin/chromium || echo chromium; command -v npm >/dev/null || echo npm)"; \
+	if [ -n "$$missing" ]; then $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+
+# MathJax 3, served with the documentation site (an offline site cannot load it from a CDN)
+$(MATHJAX)/tex-mml-chtml.js: | data
+	npm install --no-save --no-audit --no-fund --prefix $(VENV) mathjax@3 >/dev/null
 
 quick: setup
 	$(BIN)/snn-robust reproduce --profile quick
 
-test: setup sync lint nbtest pytest benchcheck
+test: setup sync lint docs nbtest pytest benchcheck
 
 # nbdev_export / nbdev_clean / make readme must not change anything: the notebooks are the source of the package and README.
 sync: $(STAMP)
@@ -39,17 +49,27 @@ sync: $(STAMP)
 readme: $(STAMP)
 	$(BIN)/python -c "import pathlib; from snn_robust.outputs import notebook_markdown; pathlib.Path('README.md').write_text(notebook_markdown('nbs/index.ipynb'))"
 
-# ruff (pyproject.toml: lines of at most 120, pyflakes) on the package and the notebooks' code; nbdev writes each
+# ruff (pyproject.toml: lines of at most 120, pyflakes) on the package, the notebooks' code and docs/; nbdev writes each
 # module's `__all__` itself (its first line can pass 120), so the package's line check skips that one generated line
 lint: $(STAMP)
-	$(BIN)/ruff check snn_robust nbs
+	$(BIN)/ruff check snn_robust nbs docs
 	$(BIN)/ruff check --ignore E501 tests
 	@long="$$(ls snn_robust/*.py | grep -v _modidx | xargs awk 'length > 120 && !/^__all__ = /')"; if [ -n "$$long" ]; then echo "lines over 120 in snn_robust/:"; echo "$$long"; exit 1; fi
+
+# the documentation site in _docs/, from the notebooks with the outputs they carry (none is run), the reports and the
+# docstrings; offline, and any warning (a broken link or image included) fails it. docs/prepare.py says what goes in.
+# Built in _proc/ (myst-nb writes a jupyter_execute/ folder beside its output), then moved.
+docs: setup
+	rm -rf _docs _proc/docs _proc/doctrees _proc/site _proc/jupyter_execute
+	$(BIN)/python docs/prepare.py _proc/docs --mathjax $(MATHJAX)
+	$(BIN)/sphinx-build -W --keep-going -q -b html -d _proc/doctrees _proc/docs _proc/site
+	mv _proc/site _docs
+	@echo "the site: _docs/index.html ($$(find _docs -name '*.html' -not -path '_docs/_static/*' | wc -l) pages)"
 
 nbtest: setup
 	$(BIN)/nbdev_test --flags slow
 
-pytest: setup
+pytest: setup docs
 	$(BIN)/python -m pytest -q tests
 
 # the benchmark at toy sizes, only to show that it runs (timings belong in bench/RESULTS.md, from `make bench` on a quiet machine)
