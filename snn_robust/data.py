@@ -158,11 +158,14 @@ def _load_cifar10(split, folders):
 def _how_to_get(dataset):
     files = FASHION_FILES if dataset == 'fashion_mnist' else CIFAR_FILES
     expected = ', '.join(n for split in SPLITS for n in files[split])
+    if dataset == 'fashion_mnist': expected += '; each plain or .gz'
     places = ', '.join(str(f) for f in data_folders(dataset))
     hint = ("on Debian, `apt-get install dataset-fashion-mnist` installs it to /usr/share/datasets/fashion-mnist; "
             if dataset == 'fashion_mnist'
-            else "download CIFAR-10's python version (cifar-10-python.tar.gz) and unpack it; ")
-    return (f"{dataset} not found: no folder holds its files ({expected}; each plain or .gz) in {places}. "
+            else "download CIFAR-10's python version (cifar-10-python.tar.gz) and unpack it (to try the CIFAR-10 "
+                 "code path without it, `snn_robust.data.write_generated_cifar10(folder)` writes generated "
+                 "CIFAR-format data from FashionMNIST); ")
+    return (f"{dataset} not found: no folder holds its files ({expected}) in {places}. "
             f"To get it: {hint}"
             "or set SNN_ROBUST_DATA to a folder in torchvision's layout; or pass download=True with network access.")
 
