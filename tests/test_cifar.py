@@ -81,6 +81,18 @@ def test_bad_generated_folder_and_arguments(tmp_path, monkeypatch):
     assert not (tmp_path / 'new').exists()  # arguments are checked before any work
 
 
+def test_generated_folder_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    "A write that fails half-way (here: the third batch file) leaves no folder, and no temporary one, behind."
+    calls, dump = [], pickle.dump
+    def failing_dump(obj, f, protocol=None):
+        calls.append(1)
+        if len(calls) == 3: raise OSError('disk full')
+        dump(obj, f, protocol=protocol)
+    monkeypatch.setattr(pickle, 'dump', failing_dump)
+    with pytest.raises(OSError, match='disk full'): write_generated_cifar10(tmp_path, n_train=5, n_test=1)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture(scope='module')
 def generated_smoke(tmp_path_factory):
     "`reproduce --profile smoke` (every notebook) with SNN_ROBUST_DATA naming generated CIFAR-format data."
