@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import torch
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): processes sharing a cache are not serialised
-from .data import cache_dir
+from .data import cache_dir, data_note
 from .outputs import atomic_write
 
 # %% auto #0
@@ -18,16 +18,19 @@ __all__ = ['checkpoint_path', 'save_atomic', 'checkpoint_digest', 'save_checkpoi
 
 # %% ../nbs/02a_checkpoints.ipynb #0ba611d8
 def checkpoint_path(config: Any, cache: str | Path | None = None) -> Path:
-    """Where the checkpoint of `config` lives: `<cache>/models/<name>.pt`.
+    """Where the checkpoint of `config` lives: `<cache>/models/<name>.pt` (`<name>-generated.pt` on generated data).
 
     Args:
         config: a `TrainConfig` (typed `Any`: `train` imports this module)
         cache: the cache folder; None: `cache_dir()` (`SNN_ROBUST_CACHE`, else `~/.cache/snn_robust`)
 
     Returns:
-        The checkpoint's path, `<name>` being `config.name()` (the file need not exist).
+        The checkpoint's path, `<name>` being `config.name()`, with '-generated' after it where the copy of
+        `config.dataset` found here is generated data (`data_note`), so that a model trained on generated
+        CIFAR-format data is never loaded for the real CIFAR-10, nor the other way round (the file need not exist).
     """
-    return Path(cache if cache is not None else cache_dir()) / 'models' / f'{config.name()}.pt'
+    stem = config.name() + ('-generated' if data_note(config.dataset) else '')
+    return Path(cache if cache is not None else cache_dir()) / 'models' / f'{stem}.pt'
 
 def save_atomic(obj: object, path: Path) -> None:
     """torch.save through a temporary file in the same folder and an atomic rename.

@@ -4,15 +4,16 @@
 
 # %% ../nbs/01_data.ipynb #82a9e62b
 from __future__ import annotations
-import gzip, os, pickle
+import gzip, numbers, os, pickle, shutil, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DATASETS', 'SPLITS', 'SHAPES', 'DEBIAN_FASHION_MNIST', 'FASHION_FILES', 'CIFAR_FILES', 'Split', 'cache_dir',
-           'data_folders', 'read_idx', 'write_idx', 'load_split', 'check_dataset']
+__all__ = ['DATASETS', 'SPLITS', 'SHAPES', 'DEBIAN_FASHION_MNIST', 'FASHION_FILES', 'CIFAR_FILES', 'GENERATED_CIFAR',
+           'FASHION_CLASSES', 'Split', 'cache_dir', 'data_folders', 'read_idx', 'write_idx', 'load_split',
+           'check_dataset', 'write_generated_cifar10', 'data_note']
 
 # %% ../nbs/01_data.ipynb #7dbbe444
 @dataclass
@@ -21,6 +22,7 @@ class Split:
     x: torch.Tensor
     y: torch.Tensor
     name: str = ''
+    note: str = ''  # what the files are when not the real data set, e.g. `GENERATED_CIFAR`; '': the real one
 
     def __len__(self): return len(self.y)
 
@@ -39,7 +41,7 @@ class Split:
         if n is None: return self
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive integer or None, got {n!r}")
-        return Split(self.x[:n], self.y[:n], self.name)
+        return Split(self.x[:n], self.y[:n], self.name, self.note)
 
 DATASETS = ('fashion_mnist', 'cifar10')
 SPLITS = ('train', 'test')
@@ -131,31 +133,40 @@ def _load_fashion_mnist(split, folders):
                          f"(images [N, 28, 28], labels [N]): images {x.shape}, labels {y.shape}")
     if len(y) and y.max() >= 10:
         raise ValueError(f"{paths[1]}: labels must be classes in [0, 10), found {int(y.max())} (corrupt or wrong file)")
-    return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64))
+    return torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y.astype(np.int64)), ''
 
 # %% ../nbs/01_data.ipynb #4c468806
+GENERATED_CIFAR = 'generated CIFAR-format data from FashionMNIST'  # how such data is labelled wherever it appears
+
 def _load_cifar10(split, folders):
     paths = _find(folders, CIFAR_FILES[split])
     if paths is None: return None
-    xs, ys = [], []
+    xs, ys, note = [], [], ''
     for p in paths:
         try:
             with open(p, 'rb') as f: batch = pickle.load(f, encoding='bytes')
             xs.append(np.asarray(batch[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(batch[b'labels'], dtype=np.int64))
+            if bytes(batch.get(b'batch_label', b'')).startswith(GENERATED_CIFAR.encode()): note = GENERATED_CIFAR
         except Exception as e: raise ValueError(f"{p} is not a CIFAR-10 batch file (corrupt or wrong file): {e}") from e
         if len(xs[-1]) != len(ys[-1]) or (len(ys[-1]) and not 0 <= ys[-1].min() <= ys[-1].max() < 10):
             raise ValueError(f"{p} is not a CIFAR-10 batch file (corrupt or wrong file): {len(xs[-1])} images, "
                              f"{len(ys[-1])} labels, labels must be classes in [0, 10)")
-    return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+    return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)), note
 
 # %% ../nbs/01_data.ipynb #b4e18e40
 def _how_to_get(dataset):
+    files = FASHION_FILES if dataset == 'fashion_mnist' else CIFAR_FILES
+    expected = ', '.join(n for split in SPLITS for n in files[split])
+    if dataset == 'fashion_mnist': expected += '; each plain or .gz'
     places = ', '.join(str(f) for f in data_folders(dataset))
     hint = ("on Debian, `apt-get install dataset-fashion-mnist` installs it to /usr/share/datasets/fashion-mnist; "
             if dataset == 'fashion_mnist'
-            else "download CIFAR-10's python version (cifar-10-python.tar.gz) and unpack it; ")
-    return (f"{dataset} not found (looked in {places}). To get it: {hint}"
+            else "download CIFAR-10's python version (cifar-10-python.tar.gz) and unpack it (to try the CIFAR-10 "
+                 "code path without it, `snn_robust.data.write_generated_cifar10(folder)` writes generated "
+                 "CIFAR-format data from FashionMNIST); ")
+    return (f"{dataset} not found: no folder holds its files ({expected}) in {places}. "
+            f"To get it: {hint}"
             "or set SNN_ROBUST_DATA to a folder in torchvision's layout; or pass download=True with network access.")
 
 def _download(dataset, folder):
@@ -190,8 +201,8 @@ def load_split(dataset: str = 'fashion_mnist', split: str = 'test', n: int | Non
         except Exception as e: raise FileNotFoundError(f"{_how_to_get(dataset)} The download failed: {e}") from e
         found = loader(split, data_folders(dataset))
     if found is None: raise FileNotFoundError(_how_to_get(dataset))
-    x, y = found
-    return Split(x.float().div_(255), y, f'{dataset}/{split}').first(n)
+    x, y, note = found
+    return Split(x.float().div_(255), y, f'{dataset}/{split}', note).first(n)
 
 def check_dataset(dataset: str, required: bool = True) -> bool:
     """Load both splits: a corrupt file raises `ValueError`, a missing set `FileNotFoundError` (or False if optional).
@@ -213,3 +224,80 @@ def check_dataset(dataset: str, required: bool = True) -> bool:
         if required: raise
         return False
     return True
+
+# %% ../nbs/01_data.ipynb #7c4d2e90
+FASHION_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
+                   'Ankle boot')
+
+def _as_cifar_rows(split):
+    "FashionMNIST images [N, 1, 28, 28] as CIFAR's uint8 rows [N, 3072]: padded to 32x32, three equal channel planes."
+    x = np.pad((split.x * 255).round().to(torch.uint8).numpy(), ((0, 0), (0, 0), (2, 2), (2, 2)))
+    return np.repeat(x, 3, axis=1).reshape(len(x), 3 * 32 * 32)
+
+def _write_batches(folder, split, names):
+    "Pickle `split` (FashionMNIST) as CIFAR batch files `names` in `folder`, the images spread evenly over them."
+    rows, kind = _as_cifar_rows(split), split.name.split('/')[1]
+    for i, (name, idx) in enumerate(zip(names, np.array_split(np.arange(len(split)), len(names))), 1):
+        batch = {b'batch_label': f'{GENERATED_CIFAR}: {kind}ing batch {i} of {len(names)}'.encode(),
+                 b'labels': split.y[idx].tolist(), b'data': rows[idx],
+                 b'filenames': [f'fashion_mnist_{kind}_{j:05d}.png'.encode() for j in idx]}
+        with open(folder / name, 'wb') as f: pickle.dump(batch, f, protocol=2)
+
+def write_generated_cifar10(root: str | Path, n_train: int = 2000, n_test: int = 500) -> Path:
+    """Write generated CIFAR-format data from FashionMNIST: `<root>/cifar-10-batches-py/` in CIFAR-10's pickle layout.
+
+    Args:
+        root: the folder to write into (created if missing); `SNN_ROBUST_DATA=<root>` then makes it the CIFAR-10
+        n_train: training images, FashionMNIST's first, an integer in [5, 60000], spread over `data_batch_1`..`5`
+        n_test: test images, FashionMNIST's first test images, an integer in [1, 10000] (`test_batch`)
+
+    Returns:
+        The folder written, `<root>/cifar-10-batches-py`: `data_batch_1`..`5`, `test_batch`, `batches.meta`. It
+        appears whole or not at all (written in a temporary folder, then renamed).
+
+    Raises:
+        ValueError: `n_train` or `n_test` out of range, or `root` is not a folder.
+        FileExistsError: `<root>/cifar-10-batches-py` exists (never overwritten: it may be the real CIFAR-10).
+        FileNotFoundError: FashionMNIST is not found; the message says how to get it.
+    """
+    for name, n, high in (('n_train', n_train, 60000), ('n_test', n_test, 10000)):
+        low = len(CIFAR_FILES['train']) if name == 'n_train' else 1
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not low <= n <= high:
+            raise ValueError(f"{name} must be an integer in [{low}, {high}], got {n!r}")
+    root = Path(root)
+    if root.exists() and not root.is_dir(): raise ValueError(f"root must be a folder, got the file {root}")
+    target = root / 'cifar-10-batches-py'
+    if target.exists(): raise FileExistsError(f"{target} exists; remove it to write generated CIFAR-format data there")
+    splits = {'train': load_split('fashion_mnist', 'train', int(n_train)),
+              'test': load_split('fashion_mnist', 'test', int(n_test))}
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix='.cifar-10-batches-py.'))
+    try:
+        for split, names in CIFAR_FILES.items(): _write_batches(tmp, splits[split], names)
+        meta = {b'num_cases_per_batch': -(-int(n_train) // len(CIFAR_FILES['train'])),
+                b'label_names': [c.encode() for c in FASHION_CLASSES], b'num_vis': 3 * 32 * 32}
+        with open(tmp / 'batches.meta', 'wb') as f: pickle.dump(meta, f, protocol=2)
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; give the folder a plain mkdir's permissions
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    return target
+
+def data_note(dataset: str) -> str:
+    """What the local copy of `dataset` is where it is not the real data set (e.g. `GENERATED_CIFAR`); '' otherwise.
+
+    Args:
+        dataset: 'fashion_mnist' or 'cifar10'
+
+    Returns:
+        The `note` of its test split as `load_split` finds it: `GENERATED_CIFAR` for a folder written by
+        `write_generated_cifar10`; '' for FashionMNIST, the real CIFAR-10, or where no local copy is found.
+
+    Raises:
+        ValueError: an unknown `dataset`, or a corrupt file.
+    """
+    if dataset not in DATASETS: raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if dataset != 'cifar10': return ''  # only CIFAR-10 has a generated stand-in
+    try: return load_split(dataset, 'test', 1).note
+    except FileNotFoundError: return ''

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import torch
 from .core import get_device
-from .data import Split, load_split
+from .data import Split, data_note, load_split
 from .outputs import mean_std, save_json
 from .paper import NOISE_VAR, SECTIONS, SMOOTHING_DRAWS, SMOOTHING_N_INFER, TABLE1, TABLE2, paper_setting
 from .train import RECIPES, Recipe, TrainConfig, check_seed, get_model
@@ -19,8 +19,8 @@ from .train import RECIPES, Recipe, TrainConfig, check_seed, get_model
 __all__ = ['PROFILES', 'MODEL_SPECS', 'COMMON_FIELDS', 'SCHEMAS', 'check_profile', 'NotRun', 'cifar10_available', 'ModelSpec',
            'mlp_config', 'resnet_config', 'resnet_label', 'register', 'variance_pairs', 'check_model_name',
            'experiment_config', 'experiment_settings', 'resolve_models', 'Experiment', 'model_config',
-           'notebook_models', 'load_experiment', 'check_parameters', 'run_section', 'check_section', 'save_results',
-           'load_results', 'table1', 'table2']
+           'notebook_models', 'real_paper_setting', 'load_experiment', 'check_parameters', 'run_section',
+           'check_section', 'save_results', 'load_results', 'table1', 'table2']
 
 # %% ../nbs/03b_experiments.ipynb #3213ada1
 PROFILES = {
@@ -124,11 +124,14 @@ def resnet_label(config: TrainConfig) -> str:
         config: the ResNet's configuration
 
     Returns:
-        The label figures and the report use, e.g. 'ResNet dropout 0.3 (WRN-10-1 on FashionMNIST, CIFAR-10 absent)'.
+        The label figures and the report use, e.g. 'ResNet dropout 0.3 (WRN-10-1 on FashionMNIST, CIFAR-10 absent)',
+        or '... (WRN-28-10 on generated CIFAR-format data from FashionMNIST)' where the CIFAR-10 found is generated
+        (`data_note`).
     """
     label = f'ResNet dropout {config.dropout}'
-    if (config.depth, config.widen_factor, config.dataset) == (28, 10, 'cifar10'): return label
-    data = 'FashionMNIST, CIFAR-10 absent' if config.dataset == 'fashion_mnist' else config.dataset
+    note = data_note(config.dataset)
+    if (config.depth, config.widen_factor, config.dataset, note) == (28, 10, 'cifar10', ''): return label
+    data = note or ('FashionMNIST, CIFAR-10 absent' if config.dataset == 'fashion_mnist' else 'CIFAR-10')
     return f'{label} (WRN-{config.depth}-{config.widen_factor} on {data})'
 
 _RESNET = dict(caps='wrn', pair='resnet', smoothing_draws=SMOOTHING_DRAWS['resnet'],
@@ -296,6 +299,19 @@ def notebook_models(notebook: str, profile: str, seed: int = 0) -> dict[str, Tra
         except NotRun: pass  # the notebook records why
     return models
 
+def real_paper_setting(name: str, config: TrainConfig) -> bool:
+    """Whether model `name` with `config` has the paper's architecture and data, the data being the real data set.
+
+    Args:
+        name: a registered model
+        config: its configuration
+
+    Returns:
+        `paper_setting(name, config)`, and False where the data found is generated (`data_note`): a generated
+        CIFAR-format folder is a stand-in whatever its format, never compared with the paper's numbers.
+    """
+    return paper_setting(name, config) and not data_note(config.dataset)
+
 def load_experiment(name: str, profile: str, seed: int = 0, device: str | torch.device = 'auto', noise: bool = False,
                     progress: bool = True) -> Experiment:
     """Train (or load) model `name` at `profile`, with the profile's first test images; raises `NotRun` with the reason.
@@ -319,7 +335,7 @@ def load_experiment(name: str, profile: str, seed: int = 0, device: str | torch.
     model = get_model(config, device, progress=progress)
     settings = experiment_settings(profile, name)
     test = load_split(config.dataset, 'test', settings['n_test'])
-    return Experiment(name, seed, spec, model, config, spec.label(config), paper_setting(name, config), test,
+    return Experiment(name, seed, spec, model, config, spec.label(config), real_paper_setting(name, config), test,
                       test.x.to(device), test.y.to(device), settings)
 
 # %% ../nbs/03b_experiments.ipynb #0e7b0006
