@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data quick test sync readme lint nbtest pytest benchcheck bench lab
+.PHONY: setup data slurm quick test sync readme lint nbtest pytest benchcheck bench lab
 setup: $(STAMP) data
 
 $(STAMP): setup.py settings.ini
@@ -23,10 +23,14 @@ $(STAMP): setup.py settings.ini
 data:
 	@test -d $(FASHION) && test -n "$$(/sbin/ldconfig -p | grep libtcmalloc_minimal.so.4)" || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist libtcmalloc-minimal4; }
 
+# Debian's SLURM and munge, for the test that starts a single-node SLURM and runs the smoke profile through dask-jobqueue
+slurm:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends slurm-wlm munge; }
+
 quick: setup
 	$(BIN)/snn-robust reproduce --profile quick
 
-test: setup sync lint nbtest pytest benchcheck
+test: setup slurm sync lint nbtest pytest benchcheck
 
 # nbdev_export / nbdev_clean / make readme must not change anything: the notebooks are the source of the package and README.
 sync: $(STAMP)
