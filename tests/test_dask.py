@@ -18,7 +18,9 @@ import pytest
 
 from conftest import reproduce_args, reproduce_env, snapshot
 from test_determinism import assert_same_outputs
+from snn_robust.checkpoints import checkpoint_path
 from snn_robust.data import DEBIAN_FASHION_MNIST
+from snn_robust.experiments import experiment_config
 from snn_robust.paper import NOTEBOOKS
 from snn_robust.reproduce import task_graph, task_threads
 
@@ -69,6 +71,14 @@ def test_a_worker_killed_mid_notebook_is_replaced_and_the_numbers_are_the_same(s
         out, err = proc.communicate(timeout=1800)
         assert proc.returncode == 0, err[-3000:]
         client.wait_for_workers(2, timeout=60)  # the nanny started a new worker process
+        # a task that raises is not retried: the run stops with exit code 1, naming the task and its log
+        checkpoint_path(experiment_config('bnn', 'smoke', 0), tmp_path / 'cache2').mkdir(parents=True)  # blocks its save
+        failed = subprocess.run(reproduce_args(tmp_path, '--executor', 'dask', '--scheduler', cluster.scheduler_address,
+                                               '--notebooks', '07_variance'), capture_output=True, text=True, timeout=900,
+                                env={**reproduce_env(tmp_path), 'SNN_ROBUST_CACHE': str(tmp_path / 'cache2')})
+    assert failed.returncode == 1 and 'seed 0 train bnn failed' in failed.stderr, failed.stderr[-3000:]
+    failed_log = Path(failed.stderr.split('its log: ')[1].split(';')[0])
+    assert failed_log.parent == tmp_path / 'runs' / 'smoke' / 'train' and 'Traceback' in failed_log.read_text()
     assert 'on the Dask cluster at tcp://' in out and f'(torch threads per task: {THREADS})' in out, out
     log = (tmp_path / 'runs' / 'smoke' / 'seed0' / killed / 'task.log').read_text()
     assert log.count(f'start seed 0 {killed} on worker') == 2 and log.count(f'done  seed 0 {killed}: ran') == 1, log
