@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 MATHJAX := $(VENV)/node_modules/mathjax/es5
 
-.PHONY: setup data quick test sync readme lint docs nbtest pytest benchcheck bench lab
+.PHONY: setup data slurm quick test sync readme lint docs nbtest pytest benchcheck bench lab
 setup: $(STAMP) data $(MATHJAX)/tex-mml-chtml.js
 
 $(STAMP): setup.py settings.ini
@@ -33,10 +33,14 @@ data:
 $(MATHJAX)/tex-mml-chtml.js: | data
 	npm install --no-save --no-audit --no-fund --prefix $(VENV) mathjax@3 >/dev/null
 
+# Debian's SLURM and munge, for the test that starts a single-node SLURM and runs the smoke profile through dask-jobqueue
+slurm:
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq --no-install-recommends slurm-wlm munge; }
+
 quick: setup
 	$(BIN)/snn-robust reproduce --profile quick
 
-test: setup sync lint docs nbtest pytest benchcheck
+test: setup slurm sync lint docs nbtest pytest benchcheck
 
 # nbdev_export / nbdev_clean / make readme must not change anything: the notebooks are the source of the package and README.
 sync: $(STAMP)

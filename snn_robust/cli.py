@@ -10,7 +10,8 @@ from . import __version__
 from .paper import NOTEBOOKS
 
 # %% auto #0
-__all__ = ['TCMALLOC', 'PROFILE_HELP', 'PARTS_HELP', 'allocator', 'preload_allocator', 'main', 'make_parser']
+__all__ = ['TCMALLOC', 'PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'allocator', 'preload_allocator', 'main',
+           'make_parser']
 
 # %% ../nbs/11a_cli.ipynb #11a00002
 TCMALLOC = 'tcmalloc_minimal'  # Debian's libtcmalloc-minimal4
@@ -61,6 +62,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        args, rest = super().parse_known_args(args, namespace)
+        if getattr(args, 'command', None) == 'reproduce':  # its device is known once the executor is
+            try: args.device = _reproduce_device(args.device, args.executor, args.scheduler)
+            except ValueError as e: self.error(f'argument --device: {e}')
+        return args, rest
+
 def _checked(check):
     "An argparse type from `check(text)`: the package's check, imported on use (not for --help)."
     def parse(text):
@@ -77,14 +85,29 @@ def _seed(text):
     try: return check_seed(int(text))
     except ValueError: raise ValueError(f"seed must be a non-negative integer below 2**32, got {text!r}") from None
 
-def _jobs(text):
-    from snn_robust.core import check_count
-    try: return check_count(int(text), 'jobs')
-    except ValueError: raise ValueError(f"jobs must be a positive integer, got {text!r}") from None
+def _count(name):
+    "A positive integer's check, naming `name`."
+    def parse(text):
+        from snn_robust.core import check_count
+        try: return check_count(int(text), name)
+        except ValueError: raise ValueError(f"{name} must be a positive integer, got {text!r}") from None
+    return parse
+
+def _non_negative(name):
+    "A non-negative integer's check, naming `name`."
+    def parse(text):
+        if not text.isdigit(): raise ValueError(f"{name} must be a non-negative integer, got {text!r}")
+        return int(text)
+    return parse
 
 def _device(text):
     from snn_robust.core import get_device
     return str(get_device(text))
+
+def _reproduce_device(text, executor, scheduler):
+    "`reproduce`'s device: decided here where its tasks run here, else left to `reproduce` (SLURM's or a cluster's)."
+    from snn_robust.reproduce import device_here
+    return _device(text) if device_here(executor, scheduler) else text
 
 def _part(text):
     from snn_robust.bench import BENCH_PARTS
@@ -92,6 +115,8 @@ def _part(text):
     return text
 
 PROFILE_HELP = "scale of the run: smoke (a plumbing check), quick (minutes on a CPU) or paper (default: quick)"
+EXECUTORS = ('processes', 'dask', 'slurm')  # how `reproduce` runs its tasks
+SLURM_OPTIONS = ('queue', 'walltime', 'memory', 'cores', 'gpus')  # its SLURM jobs' sizes, `--slurm-<option>`
 PARTS_HELP = 'what to measure: grid, pgd, memory, work, wrn, determinism, reproduce, cli, autoattack (default: all)'
 
 def make_parser() -> argparse.ArgumentParser:
@@ -111,14 +136,17 @@ def make_parser() -> argparse.ArgumentParser:
     rp.add_argument('--seeds', nargs='+', type=seed, default=[0], help='seeds to run (default: 0)')
     rp.add_argument('--notebooks', nargs='+', choices=NOTEBOOKS, default=list(NOTEBOOKS),
                     help='section notebooks to run (default: all)')
-    rp.add_argument('--device', type=device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    rp.add_argument('--device', default='auto',
+                    help="'auto', 'cpu' or 'cuda' (default: auto; decided by the cluster for --executor slurm and "
+                         "--scheduler)")
     rp.add_argument('--figures', default='figures',
                     help='output folder for figures, tables and the report (default: figures)')
     rp.add_argument('--runs', default='runs', help='folder for executed notebooks and their numbers (default: runs)')
     rp.add_argument('--force', action='store_true', help='rerun notebooks whose results exist')
-    rp.add_argument('--jobs', type=_checked(_jobs), default=None,
-                    help='tasks (training, notebooks) run at once, each in a worker process with its share of the '
-                         'cores (default: 2 on a CPU with two or more cores, 1 on a GPU)')
+    rp.add_argument('--jobs', type=_checked(_count('jobs')), default=None,
+                    help='executor processes: tasks (training, notebooks) run at once, each in a worker process with '
+                         'its share of the cores (default: 2 on a CPU with two or more cores, 1 on a GPU)')
+    _executor_options(rp)
     tr = sub.add_parser('train', help='train (or load from the cache) the FashionMNIST BNN and IM and print Table 2')
     tr.add_argument('--profile', type=profile, default='quick', help=PROFILE_HELP)
     tr.add_argument('--models', nargs='+', choices=('bnn', 'im'), default=['bnn', 'im'], help='models to train')
@@ -135,3 +163,22 @@ def make_parser() -> argparse.ArgumentParser:
                     help="source tree of another version (e.g. from `git worktree add`) whose reproduce from an empty "
                          "cache is timed beside this one's")
     return parser
+
+def _executor_options(rp):
+    "`reproduce`'s options for Dask and SLURM; which executor takes which is checked by `reproduce`."
+    ex = rp.add_argument_group('executor', 'where the tasks run; the numbers do not depend on it')
+    ex.add_argument('--executor', choices=EXECUTORS, default='processes',
+                    help="processes: this machine's worker processes (--jobs); dask: a local Dask cluster (--workers) "
+                         "or a running one (--scheduler); slurm: Dask workers in SLURM jobs (default: processes)")
+    ex.add_argument('--workers', type=_checked(_count('workers')), default=None,
+                    help='dask: local worker processes, one task each (default: as --jobs); slurm: SLURM jobs '
+                         '(default: 1)')
+    ex.add_argument('--scheduler', default=None, help='dask: address of a running Dask cluster, e.g. tcp://host:8786')
+    ex.add_argument('--retries', type=_checked(_non_negative('retries')), default=None,
+                    help='dask, slurm: times a task may start again after its worker was lost (default: 2)')
+    ex.add_argument('--slurm-queue', default=None, help="slurm: the partition (default: Dask's config, jobqueue.slurm)")
+    ex.add_argument('--slurm-walltime', default=None, help='slurm: time limit per job, e.g. 04:00:00')
+    ex.add_argument('--slurm-memory', default=None, help='slurm: memory per job, e.g. 32GB')
+    ex.add_argument('--slurm-cores', type=_checked(_count('slurm cores')), default=None, help='slurm: cores per job')
+    ex.add_argument('--slurm-gpus', type=_checked(_non_negative('slurm gpus')), default=None,
+                    help='slurm: GPUs per job, one worker process each (default: 0)')

@@ -4,13 +4,14 @@
 
 # %% ../nbs/11_reproduce.ipynb #40c8982e
 from __future__ import annotations
-import argparse, datetime, hashlib, json, multiprocessing, os, resource, shutil, sys, tempfile, time
+import argparse, datetime, hashlib, json, multiprocessing, os, re, resource, shutil, sys, tempfile, time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
 from .bench import run_bench
+from .cli import EXECUTORS, SLURM_OPTIONS
 from .core import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
 from .experiments import MODEL_SPECS, check_profile, load_results, notebook_models, table1, table2
@@ -20,8 +21,9 @@ from .train import TrainConfig, check_seed, clean_accuracy, get_model
 
 # %% auto #0
 __all__ = ['summarise_claims', 'notebooks_dir', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
-           'default_jobs', 'task_threads', 'TaskFailed', 'run_tasks', 'check_reproduce_args', 'render_report',
-           'write_outputs', 'reproduce', 'run_train', 'run_command']
+           'default_jobs', 'task_threads', 'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args',
+           'render_report', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce', 'run_train',
+           'run_command']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 def summarise_claims(per_seed: list[dict], not_run: dict) -> list[dict]:
@@ -133,6 +135,7 @@ class Task:
     kind: str                 # 'train' or 'notebook'
     args: tuple               # train: (TrainConfig,); notebook: (name, params, run_dir)
     needs: tuple = ()         # keys of the tasks that must finish first
+    log: Path | None = None   # where a Dask worker appends the task's output: beside the executed notebook
 
     @property
     def label(self) -> str:
@@ -152,7 +155,8 @@ def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str
         seeds: the seeds to run
         notebooks: the section notebooks to run
         device: the device the notebooks run on, e.g. 'cpu'
-        runs: the runs folder; a notebook's run goes to `<runs>/<profile>/seed<k>/<notebook>`
+        runs: the runs folder; a notebook's run goes to `<runs>/<profile>/seed<k>/<notebook>` (with its log
+            `task.log` where Dask runs it), a training task's log to `<runs>/<profile>/train/<checkpoint name>.log`
         force: rerun notebooks whose finished runs could be reused (else those need no training task)
 
     Returns:
@@ -167,9 +171,11 @@ def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str
                 for model, config in notebook_models(name, profile, seed).items():
                     key = f'train {config.name()}'
                     noisy = f' (noise {config.noise_var:g})' if config.noise_var else ''
-                    trains.setdefault(key, Task(key, seed, f'train {model}{noisy}', 'train', (config,)))
+                    log = runs / profile / 'train' / f'{config.name()}.log'
+                    trains.setdefault(key, Task(key, seed, f'train {model}{noisy}', 'train', (config,), (), log))
                     waiting[key] = waiting.get(key, 0) + 1; needs.append(key)
-            tasks.append(Task(f'seed {seed} {name}', seed, name, 'notebook', (name, params, run_dir), tuple(needs)))
+            tasks.append(Task(f'seed {seed} {name}', seed, name, 'notebook', (name, params, run_dir), tuple(needs),
+                              run_dir / 'task.log'))
     return sorted(trains.values(), key=lambda t: -waiting[t.key]) + tasks
 
 def train_task(config: TrainConfig, device: str, progress: bool = False) -> tuple[None, str, dict]:
@@ -240,6 +246,19 @@ def _clock(start: float) -> str:
 class TaskFailed(Exception):
     "A task of the graph failed: the message names it, the error is the cause."
 
+def done_line(task: Task, outcome: tuple, start: float) -> str:
+    """The progress line of a finished task, whichever executor ran it.
+
+    Args:
+        task: the task
+        outcome: its `(results, status, times)` (`run_task`)
+        start: when the run started (`time.time()`)
+
+    Returns:
+        '[h:mm:ss] done   seed <k> <what>: <status> (<seconds> s)'.
+    """
+    return f"{_clock(start)} done   {task.label}: {outcome[1]} ({outcome[2]['seconds']:.0f} s)"
+
 def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False, out: TextIO = sys.stdout) -> dict:
     """Run the graph `tasks` with `jobs` tasks at once (worker processes where > 1); {key: (results, status, times)}.
 
@@ -261,8 +280,7 @@ def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False
         try: outcome = result()
         except Exception as e: raise TaskFailed(f'{task.label} failed ({type(e).__name__}: {e})') from e
         done[task.key] = outcome
-        print(f"{_clock(start)} done   {task.label}: {outcome[1]} ({outcome[2]['seconds']:.0f} s)", file=out,
-              flush=True)
+        print(done_line(task, outcome, start), file=out, flush=True)
     if jobs == 1:
         for task in tasks:
             print(f'{_clock(start)} start  {task.label}', file=out, flush=True)
@@ -282,7 +300,7 @@ def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False
 
 # %% ../nbs/11_reproduce.ipynb #19f8a53f
 def check_reproduce_args(profile: str, seeds: Iterable[int], notebooks: Iterable[str], device: str | torch.device,
-                         figures: str | Path, runs: str | Path) -> None:
+                         figures: str | Path, runs: str | Path, here: bool = True) -> None:
     """Check `reproduce`'s arguments, output folders, cache and data before any work; errors name the argument.
 
     Args:
@@ -292,6 +310,8 @@ def check_reproduce_args(profile: str, seeds: Iterable[int], notebooks: Iterable
         device: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
         figures: a folder that is writable or can be created
         runs: the same
+        here: the tasks run on this machine, which must have the device; else (SLURM jobs, a running Dask
+            cluster) only its name is checked here (`device_here`)
 
     Raises:
         ValueError: a bad argument, an unwritable folder or cache, or a corrupt data file.
@@ -313,7 +333,9 @@ def check_reproduce_args(profile: str, seeds: Iterable[int], notebooks: Iterable
     if not notebooks or any(n not in NOTEBOOKS for n in notebooks):
         raise ValueError(f"notebooks must be among {NOTEBOOKS}, got {notebooks!r}")
     if len(set(notebooks)) != len(notebooks): raise ValueError(f"notebooks must not repeat, got {notebooks!r}")
-    get_device(device)
+    try: get_device(device)
+    except ValueError:  # where the tasks run elsewhere, CUDA need not be here
+        if here or not str(device).startswith('cuda'): raise
     check_writable_dir(figures, 'figures'); check_writable_dir(runs, 'runs')
     if any(n != '05_theory' for n in notebooks):  # the experiments train models and read the data
         check_writable_dir(cache_dir(), 'cache (SNN_ROBUST_CACHE)')
@@ -363,7 +385,8 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
         timings: one row per task: seed, task, seconds, user and system CPU seconds, status
         device: the device of the run
         figures: the figures' file names
-        executor: `{'seconds', 'jobs', 'threads'}` of this run; None: not reported
+        executor: `{'seconds', 'jobs', 'threads'}` of this run, and `'on'`, the Dask cluster, where one ran it;
+            None: not reported
 
     Returns:
         The report's Markdown.
@@ -391,8 +414,10 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
                                        for (model, reason), nbs in by_model.items()]
         lines += ['']
     lines += ['## Time per task (s, as run; reused notebooks keep the time of the run that made them)', '']
-    if executor: lines += [f"This run: {executor['seconds']} s wall, {executor['jobs']} task(s) at a time, "
-                           f"torch threads per task: {executor['threads']}.", '']
+    if executor: lines += [f"This run: {executor['seconds']} s wall" + (f" on {executor['on']}" if 'on' in executor
+                                                                        else '')
+                           + f", {executor['jobs']} task(s) at a time, torch threads per task: {executor['threads']}.",
+                           '']
     lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
               '## Figures', '']
     return '\n'.join(lines + [f'- `{name}`' for name in figures]) + '\n'
@@ -410,7 +435,7 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         figures: the figures folder; `<figures>/<profile>` is replaced as a whole (atomically where possible)
         runs: the runs folder holding `<profile>/seed<k>/<notebook>/`
         device: the device of the run
-        executor: `{'seconds', 'jobs', 'threads'}` of this run; None: not reported
+        executor: `{'seconds', 'jobs', 'threads'}` of this run (and `'on'`, a Dask cluster); None: not reported
 
     Returns:
         The path of `<figures>/<profile>/REPORT.md`; on an error nothing is left behind.
@@ -446,13 +471,89 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         raise
     return figures / profile / 'REPORT.md'
 
+# %% ../nbs/11_reproduce.ipynb #e7c1a002
+def device_here(executor: str, scheduler: str | None = None) -> bool:
+    """Whether the tasks run on this machine, so that the device is checked, and 'auto' decided, here.
+
+    Args:
+        executor: 'processes', 'dask' or 'slurm'
+        scheduler: the address of a running Dask cluster, or None
+
+    Returns:
+        True for 'processes' and a local Dask cluster; False for SLURM jobs and a running cluster.
+    """
+    return executor == 'processes' or (executor == 'dask' and scheduler is None)
+
+def _check_non_negative(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+_SLURM_FORMS = {  # option: (full match of its text, what it accepts)
+    'queue': (r'[\w.-]+', 'a partition name'),
+    'walltime': (r'(\d+-)?\d+(:\d\d){0,2}', "SLURM's time limit, 'HH:MM:SS', 'D-HH:MM:SS' or minutes"),
+    'memory': (r'\d+(\.\d+)?\s*[KMGTP]i?B', "memory per job such as '16GB' or '4GiB'")}
+
+def _check_slurm(slurm: object) -> None:
+    if not isinstance(slurm, dict) or any(k not in SLURM_OPTIONS for k in slurm):
+        raise ValueError(f"slurm must be a dict of options among {SLURM_OPTIONS}, got {slurm!r}")
+    for key, value in slurm.items():
+        if key == 'cores': check_count(value, 'slurm cores')
+        elif key == 'gpus': _check_non_negative(value, 'slurm gpus')
+        elif not (isinstance(value, str) and re.fullmatch(_SLURM_FORMS[key][0], value)):
+            raise ValueError(f"slurm {key} must be {_SLURM_FORMS[key][1]}, got {value!r}")
+
+def check_executor_args(executor: str, jobs: int | None = None, workers: int | None = None,
+                        scheduler: str | None = None, retries: int | None = None, slurm: dict | None = None) -> None:
+    """Check how `reproduce` is to run its tasks, before any work; an error names the parameter and what it accepts.
+
+    Args:
+        executor: 'processes' (this machine's worker processes), 'dask' (a local Dask cluster, or the running one at
+            `scheduler`) or 'slurm' (Dask workers in SLURM jobs)
+        jobs: 'processes' only: tasks at once
+        workers: 'dask': local worker processes; 'slurm': SLURM jobs
+        scheduler: 'dask' only, instead of `workers`: a running cluster's address such as 'tcp://host:8786'
+        retries: a cluster this command starts: how many more times a task may start after its worker was lost
+        slurm: 'slurm' only: `{option: value}`, options among `SLURM_OPTIONS`: queue (a partition), walltime
+            ('HH:MM:SS'), memory per job ('16GB'), cores per job, gpus per job (0: none)
+
+    Raises:
+        ValueError: an unknown executor, a bad value, or an option the executor does not take.
+    """
+    if executor not in EXECUTORS: raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    options = dict(workers=workers, scheduler=scheduler, retries=retries, slurm=slurm)
+    if executor == 'processes':
+        if given := [k for k, v in options.items() if v is not None]:
+            raise ValueError(f"{given[0]} applies to executor 'dask' or 'slurm', got executor='processes' "
+                             "(which runs `jobs` tasks at once)")
+        return
+    if jobs is not None:
+        raise ValueError(f"jobs applies to executor 'processes', got executor={executor!r}: use workers")
+    if workers is not None: check_count(workers, 'workers')
+    if retries is not None: _check_non_negative(retries, 'retries')
+    if scheduler is not None:
+        if executor != 'dask': raise ValueError(f"scheduler applies to executor 'dask', got executor={executor!r}")
+        if not (isinstance(scheduler, str) and re.fullmatch(r'[a-z]+://\S+:\d+', scheduler)):
+            raise ValueError(f"scheduler must be a Dask scheduler's address such as 'tcp://host:8786', "
+                             f"got {scheduler!r}")
+        if workers is not None: raise ValueError('workers and scheduler exclude each other: a running cluster '
+                                                 '(scheduler) has its own workers')
+        if retries is not None: raise ValueError("retries applies to a cluster this command starts; a running "
+                                                 "cluster keeps its own (distributed.scheduler.allowed-failures)")
+    if slurm is not None:
+        if executor != 'slurm': raise ValueError(f"slurm applies to executor 'slurm', got executor={executor!r}")
+        _check_slurm(slurm)
+
 # %% ../nbs/11_reproduce.ipynb #ae27be35
 def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: Iterable[str] = NOTEBOOKS,
               device: str | torch.device = 'auto', figures: str | Path = 'figures', runs: str | Path = 'runs',
-              force: bool = False, jobs: int | None = None, out: TextIO = sys.stdout) -> Path:
+              force: bool = False, jobs: int | None = None, out: TextIO = sys.stdout, executor: str = 'processes',
+              workers: int | None = None, scheduler: str | None = None, retries: int | None = None,
+              slurm: dict | None = None) -> Path:
     """Run the section `notebooks` for each seed at `profile`, then write figures/<profile>/ with the report; its path.
 
-    The models are trained first, each once; `jobs` tasks run at once (None: `default_jobs(device)`).
+    The models are trained first, each once, by the `executor` (`check_executor_args`): this machine's worker
+    processes (`jobs` tasks at once, None: `default_jobs(device)`), a Dask cluster, or Dask workers in SLURM jobs.
 
     Args:
         profile: 'smoke' (a plumbing check), 'quick' or 'paper'
@@ -462,28 +563,45 @@ def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: It
         figures: the output folder: `<figures>/<profile>/` gets the figures, tables, claims and REPORT.md
         runs: the folder of the executed notebooks and their numbers, `<runs>/<profile>/seed<k>/<notebook>/`
         force: rerun notebooks whose finished runs (same parameters and notebook) could be reused
-        jobs: tasks run at once; None: `default_jobs(device)`
+        jobs: tasks run at once; None: `default_jobs(device)` (executor 'processes')
         out: where progress lines go
+        executor: 'processes', 'dask' or 'slurm'
+        workers: 'dask': local worker processes (None: `default_jobs(device)`); 'slurm': SLURM jobs (None: 1)
+        scheduler: 'dask': the address of a running Dask cluster to use instead of local workers
+        retries: how many more times a task may start after its worker was lost (None: 2), where the cluster is ours
+        slurm: 'slurm': options among `SLURM_OPTIONS` (None: Dask's configuration, `jobqueue.slurm.*`)
 
     Returns:
         The path of `<figures>/<profile>/REPORT.md`.
 
     Raises:
-        ValueError: a bad argument, folder or data file, before any work (`check_reproduce_args`).
+        ValueError: a bad argument, folder or data file, or a Dask cluster that cannot run the graph, before any
+            work (`check_executor_args`, `check_reproduce_args`).
         FileNotFoundError: FashionMNIST is missing.
         TaskFailed: a training or notebook task failed; `<figures>/<profile>` is left as it was.
     """
     if jobs is not None: check_count(jobs, 'jobs')
-    check_reproduce_args(profile, seeds, notebooks, device, figures, runs)
-    device = str(get_device(device))
-    jobs = default_jobs(device) if jobs is None else jobs
-    seeds, notebooks, figures, runs = list(seeds), list(notebooks), Path(figures), Path(runs)
-    tasks = task_graph(profile, seeds, notebooks, device, runs, force)
-    threads = task_threads(jobs) or f'torch default, {torch.get_num_threads()}'
-    print(f'{len(tasks)} tasks, {jobs} at a time (torch threads per task: {threads})', file=out, flush=True)
+    check_executor_args(executor, jobs, workers, scheduler, retries, slurm)
+    check_reproduce_args(profile, seeds, notebooks, device, figures, runs, here=device_here(executor, scheduler))
+    seeds, notebooks, figures, runs = list(seeds), list(notebooks), Path(figures), Path(runs).absolute()
     start = time.time()
-    done = run_tasks(tasks, device, jobs, force, out)
-    executor = dict(jobs=jobs, threads=threads, seconds=round(time.time() - start))
+    if executor == 'processes':
+        device = str(get_device(device))
+        jobs = default_jobs(device) if jobs is None else jobs
+        tasks = task_graph(profile, seeds, notebooks, device, runs, force)
+        threads = task_threads(jobs) or f'torch default, {torch.get_num_threads()}'
+        print(f'{len(tasks)} tasks, {jobs} at a time (torch threads per task: {threads})', file=out, flush=True)
+        done = run_tasks(tasks, device, jobs, force, out)
+        how = dict(jobs=jobs, threads=threads, seconds=round(time.time() - start))
+    else:
+        from snn_robust.cluster import dask_cluster, run_dask  # Dask is imported only where it runs the graph
+        with dask_cluster(executor, device, workers, scheduler, 2 if retries is None else retries, slurm) as cluster:
+            device = cluster.device
+            tasks = task_graph(profile, seeds, notebooks, device, runs, force)
+            print(f'{len(tasks)} tasks on {cluster.name}, {cluster.slots} at a time (torch threads per task: '
+                  f'{cluster.threads}); Dask dashboard: {cluster.client.dashboard_link}', file=out, flush=True)
+            done = run_dask(tasks, cluster, force, out)
+        how = dict(jobs=cluster.slots, threads=cluster.threads, seconds=round(time.time() - start), on=cluster.name)
     results, not_run, timings = {}, {}, []
     for task in tasks:
         res, status, t = done[task.key]
@@ -491,7 +609,7 @@ def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: It
         if task.kind == 'train': continue
         results.setdefault(task.args[0], []).append(res)
         for model, reason in res.get('not_run', {}).items(): not_run[f'{task.args[0]}/{model}'] = reason
-    report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device, executor)
+    report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device, how)
     print(f'report: {report}', file=out)
     return report
 
@@ -535,8 +653,11 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         if args.command == 'train': run_train(args.profile, args.models, args.seed, args.device)
         elif args.command == 'bench': run_bench(args.quick, args.device, args.out, args.parts, args.baseline)
-        else: reproduce(args.profile, args.seeds, args.notebooks, args.device, args.figures, args.runs, args.force,
-                       args.jobs)
+        else:
+            slurm = {k: getattr(args, f'slurm_{k}') for k in SLURM_OPTIONS if getattr(args, f'slurm_{k}') is not None}
+            reproduce(args.profile, args.seeds, args.notebooks, args.device, args.figures, args.runs, args.force,
+                      args.jobs, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                      retries=args.retries, slurm=slurm or None)
     except (ValueError, FileNotFoundError) as e:
         print(f"snn-robust: error: {e}", file=sys.stderr); return 2
     except TaskFailed as e:
