@@ -136,7 +136,7 @@ def _symmetric(words):
     "(2k + 1) / 2^24 - 1 for k the top 24 bits of each word: exact in float32, symmetric about 0, never -1 or 1."
     return ((words >> 8) * 2 - (2**24 - 1)).float() * 2.0**-24
 
-def _gaussian(v): return torch.erfinv(v).mul_(math.sqrt(2))
+def _gaussian(v): return v.erfinv_().mul_(math.sqrt(2))  # in place: v is always a fresh tensor
 
 def _torch_normal(keys, blocks): return _gaussian(_symmetric(_philox_words(keys, blocks)))
 
