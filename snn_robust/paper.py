@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 # %% auto #0
-__all__ = ['SECTIONS', 'NOTEBOOKS', 'CLAIMS', 'TABLE1', 'TABLE_ETA', 'TABLE2', 'EXTREME', 'EXTREME_IMAGES', 'NOISE_VAR',
-           'SMOOTHING_DRAWS', 'SMOOTHING_N_INFER', 'N_ATTACK', 'N_ATTACK_DETERMINISTIC', 'ETA_MAX', 'PAPER_SETUP',
-           'FIGURES', 'Section', 'Claim', 'claim_key', 'paper_setting']
+__all__ = ['SECTIONS', 'NOTEBOOKS', 'CLAIMS', 'RULES', 'TESTS', 'TABLE1', 'TABLE_ETA', 'TABLE2', 'EXTREME', 'EXTREME_IMAGES',
+           'NOISE_VAR', 'SMOOTHING_DRAWS', 'SMOOTHING_N_INFER', 'N_ATTACK', 'N_ATTACK_DETERMINISTIC', 'ETA_MAX',
+           'PAPER_SETUP', 'FIGURES', 'Section', 'Claim', 'Test', 'claim_key', 'claim_test', 'paper_setting']
 
 # %% ../nbs/03a_paper.ipynb #0b9a0006
 @dataclass(frozen=True)
@@ -105,21 +105,99 @@ CLAIMS = {c.id: c for c in (
           'bounded by*\n\n$$\\|\\mu\\|_2 < \\mathbb{E}[\\|X\\|_2] < \\sqrt{\\|\\mu\\|_2^2 + \\text{tr}(\\Sigma)} .$$'),
 )}
 
-def claim_key(claim: str, *parts: object) -> str:
-    """The key of one verdict of `claim` in a notebook's results: the claim id, then what it is about ('C6/fgm/im').
+# %% ../nbs/03a_paper.ipynb #0b9a0021
+RULES = ('above', 'below', 'within', 'none', 'measured')
+
+@dataclass(frozen=True)
+class Test:
+    "One check of a claim: the effect it estimates (positive: as the claim says), its rule (`RULES`) and margin."
+    effect: str
+    rule: str
+    margin: float = 0.0
+
+TESTS = {
+    'C1': {'synthetic': Test("inputs of random linear stochastic classifiers where condition (5) disagrees with the "
+                             "attack's outcome", 'none'),
+           'trained': Test('share of inputs of the trained BNN/IM where condition (5), with the probability '
+                           "discriminant, agrees with the attack's outcome (the linear prediction is approximate "
+                           'there)', 'measured')},
+    'C2': {'synthetic': Test('inputs of L-smooth synthetic classifiers that meet min_c r_c > ||delta|| and are '
+                             'misclassified', 'none'),
+           'smoothed': Test('inputs of the smoothed BNN/IM that meet min_c r_c > ||delta|| and are misclassified',
+                            'none'),
+           'smoothness': Test('largest margin-gradient norm of the 10-draw smoothed model over what an L-smooth '
+                              'margin in [-1, 1] allows (2 sqrt(L)); above 1: the estimate is not L-smooth',
+                              'measured')},
+    'C3': {'smooth_vanishes': Test('share of inputs meeting the smooth condition at the largest eta', 'below', 0.05),
+           'linear_tracks': Test('share meeting the linear condition minus accuracy under attack, at the smallest '
+                                 'positive eta', 'within', 0.1),
+           'linear_gap': Test('the same gap at every eta', 'measured')},
+    'C4': {'variance': Test('prediction variance of the higher- minus the lower-variance model, per image', 'above')},
+    'C5': {'robustness': Test('accuracy under attack (mean over the positive eta) of the higher- minus the '
+                              'lower-variance model', 'above')},
+    'C6': {'falls': Test('accuracy under attack (mean over the positive eta) at the smallest minus at the largest S_A',
+                         'above')},
+    'C7': {'falls': Test('mean cos(alpha) at the smallest minus at the largest S_A (inputs without a gradient count '
+                         'as cos 0)', 'above')},
+    'C8': {'deterministic': Test('accuracy under the 100-sample FGM (mean over the positive eta) of the stochastic '
+                                 'minus the deterministic network', 'above')},
+    'C9': {'extreme': Test('share of images with an extreme prediction, IM minus BNN', 'above'),
+           'length': Test('mean attack length at S_A = 1, BNN minus IM', 'above'),
+           'gap_shrinks': Test('that length gap at S_A = 1 minus at the largest S_A', 'above')},
+    'C10': {'im': Test('IM: accuracy under the CE minus under the CW attack (CW stronger), mean over the positive eta',
+                       'above'),
+            'bnn': Test('BNN: accuracy under the CW minus under the CE attack (CW weaker), mean over the positive eta',
+                        'above')},
+    'C11': {'rises': Test('clean accuracy at S_I = 10 minus at S_I = 1', 'above'),
+            'saturates': Test('clean accuracy at the largest S_I minus at S_I = 10', 'within', 0.01)},
+    'C12': {'flat': Test('accuracy under a 1-sample FGM (mean over the positive eta) at the largest S_I minus at '
+                         'S_I = 5', 'within', 0.02),
+            'one_hurts': Test('the same accuracy at S_I = 5 minus at S_I = 1', 'above')},
+    'C13': {'norm_falls': Test('mean gradient norm at S_I = 1 minus at the largest S_I', 'above'),
+            'cos_falls': Test('mean cos(alpha) at S_I = 1 minus at the largest S_I', 'above'),
+            'product_flat': Test('relative change of the mean product norm x cos from S_I = 5 to the largest S_I',
+                                 'within', 0.15)},
+    'C14': {'synthetic': Test("random Gaussian vectors whose mean norm leaves Prop. 3.5's bounds", 'none'),
+            'trained': Test("share of inputs whose gradient norm of f^I over S_I lies inside Prop. 3.5's bounds "
+                            '(the bounds hold for any distribution by Jensen; this measures how tight they are)',
+                            'measured')},
+}
+assert set(TESTS) == set(CLAIMS) and all(t.rule in RULES for ts in TESTS.values() for t in ts.values())
+
+# %% ../nbs/03a_paper.ipynb #0b9a0023
+def claim_key(claim: str, test: str, *parts: object) -> str:
+    """The key of one check of `claim` in a notebook's results: the claim, its test, what it is about ('C6/falls/im').
 
     Args:
         claim: a claim id, a key of `CLAIMS` ('C1' to 'C14')
-        *parts: what the verdict is about, e.g. an attack and a model name, joined with '/' as strings
+        test: one of the claim's tests, a key of `TESTS[claim]`
+        *parts: what the check is about, e.g. an attack and a model name, joined with '/' as strings
 
     Returns:
-        The key, e.g. `claim_key('C6', 'fgm', 'im') == 'C6/fgm/im'`.
+        The key, e.g. `claim_key('C6', 'falls', 'fgm', 'im') == 'C6/falls/fgm/im'`.
 
     Raises:
-        ValueError: `claim` is not in `CLAIMS`.
+        ValueError: `claim` is not in `CLAIMS`, or `test` is not one of its tests.
     """
     if claim not in CLAIMS: raise ValueError(f"claim must be one of {tuple(CLAIMS)}, got {claim!r}")
-    return '/'.join((claim, *map(str, parts)))
+    if test not in TESTS[claim]: raise ValueError(f"test of {claim} must be one of {tuple(TESTS[claim])}, got {test!r}")
+    return '/'.join((claim, test, *map(str, parts)))
+
+def claim_test(key: str) -> Test:
+    """The declared `Test` of a check's key (`claim_key`).
+
+    Args:
+        key: a key made by `claim_key`, e.g. 'C6/falls/fgm/im'
+
+    Returns:
+        `TESTS[claim][test]`.
+
+    Raises:
+        ValueError: the key names no registered claim and test.
+    """
+    claim, test = (key.split('/') + [''])[:2]
+    claim_key(claim, test)
+    return TESTS[claim][test]
 
 # %% ../nbs/03a_paper.ipynb #0b9a0011
 TABLE1 = {'bnn': {1: 1.273, 5: 1.310, 10: 1.317, 100: 1.315, 1000: 1.310},
