@@ -37,13 +37,19 @@ class RobustnessTerms:
     correct: torch.Tensor        # [B] argmax f^I(x + delta) == y, same sample set I
 
     def cos_at_min(self) -> torch.Tensor:
-        """cos alpha of the class with minimal r~ (Figure 6); nan where no class is below +inf.
+        """cos alpha of the class with minimal r~ (Figure 6); 0 for inputs without a gradient (`no_gradient`).
 
         Returns:
-            cos alpha_c `[B]` at c = `min_class_linear`, nan where every r~_c is +inf.
+            cos alpha_c `[B]` at c = `min_class_linear`; 0 where every r~_c is +inf (the probabilities saturate, no
+            margin has a gradient, and the attack's step is orthogonal to all of them).
         """
         c = self.cos.gather(1, self.min_class_linear[:, None]).squeeze(1)
-        return torch.where(torch.isfinite(self.r_linear.min(1).values), c, torch.nan)
+        return torch.where(self.no_gradient, torch.zeros_like(c), c)
+
+    @property
+    def no_gradient(self) -> torch.Tensor:
+        "`[B]` True for the inputs where every r~_c is +inf: no margin has a gradient (counted in Figures 6 and 10)."
+        return ~torch.isfinite(self.r_linear.min(1).values)
 
     def summary(self) -> dict[str, float]:
         """Shares of the inputs: correct before and after delta, each condition holding (on clean-correct inputs).
