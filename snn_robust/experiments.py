@@ -4,7 +4,7 @@
 
 # %% ../nbs/03b_experiments.ipynb #0e7b0003
 from __future__ import annotations
-import json
+import json, math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -12,7 +12,9 @@ import torch
 from .core import get_device
 from .data import Split, data_note, load_split
 from .outputs import mean_std, save_json
-from .paper import NOISE_VAR, SECTIONS, SMOOTHING_DRAWS, SMOOTHING_N_INFER, TABLE1, TABLE2, paper_setting
+from .evidence import Z, pool_estimates
+from .paper import (EXTREME, EXTREME_IMAGES, NOISE_VAR, SECTIONS, SMOOTHING_DRAWS, SMOOTHING_N_INFER, TABLE1,
+                              TABLE2, paper_setting)
 from .train import RECIPES, Recipe, TrainConfig, check_seed, get_model
 
 # %% auto #0
@@ -20,7 +22,7 @@ __all__ = ['PROFILES', 'MODEL_SPECS', 'COMMON_FIELDS', 'SCHEMAS', 'check_profile
            'mlp_config', 'resnet_config', 'resnet_label', 'register', 'variance_pairs', 'check_model_name',
            'experiment_config', 'experiment_settings', 'resolve_models', 'Experiment', 'model_config',
            'notebook_models', 'real_paper_setting', 'load_experiment', 'check_parameters', 'run_section',
-           'check_section', 'save_results', 'load_results', 'table1', 'table2']
+           'check_section', 'save_results', 'load_results', 'table1', 'table2', 'discrepancy_table']
 
 # %% ../nbs/03b_experiments.ipynb #3213ada1
 PROFILES = {
@@ -458,6 +460,10 @@ def _with_paper(value: str, paper: dict, name: str, size: int, is_paper: bool, f
     number = paper.get(name, {}).get(size) if is_paper else None
     return value if number is None else f"{value} (paper {number:{fmt}})"
 
+def _is_paper(run: dict, name: str) -> bool:
+    "Model `name` of a section's `run` is the paper's, trained at the paper profile: its numbers meet the paper's."
+    return bool(run['paper_setting'][name]) and run.get('profile') == 'paper'
+
 def table1(per_seed: list[dict]) -> tuple[list, list]:
     """Table 1 (FGM attack length per S_A, mean ± std over seeds) from section 4.4's results, with the paper's values.
 
@@ -474,7 +480,7 @@ def table1(per_seed: list[dict]) -> tuple[list, list]:
     rows = []
     for n, label in first['labels'].items():
         cells = [_with_paper(mean_std([r['lengths'][n][s]['mean_length'] for r in per_seed]), TABLE1, n, s,
-                             first['paper_setting'][n], '.3f') if s in first['lengths'][n] else '-' for s in sizes]
+                             _is_paper(first, n), '.3f') if s in first['lengths'][n] else '-' for s in sizes]
         extreme = f"{mean_std([r['extreme'][n] for r in per_seed])} of {first['n_extreme_images'][n]}"
         rows.append([label, first['table_eta'][n], *cells, extreme])
     return headers, rows
@@ -493,6 +499,53 @@ def table2(per_seed: list[dict]) -> tuple[list, list]:
     sizes = sorted({s for n in first['clean'] for s in first['clean'][n]})
     headers = ['model'] + [f'S_I={s}' for s in sizes]
     rows = [[label] + [_with_paper(mean_std([r['clean'][n][s] for r in per_seed]), TABLE2, n, s,
-                                   first['paper_setting'][n], '.2f') if s in first['clean'][n] else '-' for s in sizes]
+                                   _is_paper(first, n), '.2f') if s in first['clean'][n] else '-' for s in sizes]
             for n, label in first['labels'].items()]
     return headers, rows
+
+# %% ../nbs/03b_experiments.ipynb #0e7b0014
+def _row(what: str, label: str, values: list[float], ses: list[float], paper: float, fmt: str) -> list:
+    mean, se = pool_estimates(values, ses)
+    lo, hi = mean - Z * se, mean + Z * se
+    inside = lo <= paper <= hi
+    return [what, label, f'{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]', f'{paper:{fmt}}', f'{(mean - paper) / paper:+.0%}',
+            'inside' if inside else '**outside**']
+
+def discrepancy_table(results: dict[str, list[dict]], profile: str) -> tuple[list, list] | None:
+    """The paper's numbers next to ours with 95 % intervals: Table 1, Table 2, extreme predictions.
+
+    Args:
+        results: `{notebook: results per seed}` (`load_results`), sections 4.4 and 4.5 used where present
+        profile: the run's profile; only 'paper' is compared with the paper
+
+    Returns:
+        `(headers, rows)`, a row per number (what, model, ours [interval], paper's, relative difference, whether the
+        paper's value lies inside our interval); None where nothing is comparable.
+    """
+    rows = []
+    for per_seed in ([results['09_attack_length']] if '09_attack_length' in results else []):
+        first = per_seed[0]
+        for n in (n for n in first['labels'] if _is_paper(first, n)):
+            label = first['labels'][n]
+            for s, paper in TABLE1.get(n, {}).items():
+                if s in first['lengths'][n]:
+                    cells = [r['lengths'][n][s] for r in per_seed]
+                    rows.append(_row(f'Table 1: attack length, S_A={s}', label, [c['mean_length'] for c in cells],
+                                     [c['se_length'] for c in cells], paper, '.3f'))
+            if n in EXTREME:
+                rates = [r['extreme'][n] / r['n_extreme_images'][n] for r in per_seed]
+                ses = [math.sqrt(p * (1 - p) / r['n_extreme_images'][n]) for p, r in zip(rates, per_seed)]
+                rows.append(_row(f'extreme predictions per {EXTREME_IMAGES:,} images', label,
+                                 [p * EXTREME_IMAGES for p in rates], [s * EXTREME_IMAGES for s in ses], EXTREME[n],
+                                 '.0f'))
+    for per_seed in ([results['10_inference_samples']] if '10_inference_samples' in results else []):
+        first = per_seed[0]
+        for n in (n for n in first['labels'] if _is_paper(first, n)):
+            for s, paper in TABLE2.get(n, {}).items():
+                if s in first['clean'][n]:
+                    acc = [r['clean'][n][s] for r in per_seed]
+                    ses = [math.sqrt(a * (100 - a) / r['n_clean_images'][n]) for a, r in zip(acc, per_seed)]
+                    rows.append(_row(f'Table 2: clean accuracy (%), S_I={s}', first['labels'][n], acc, ses, paper,
+                                     '.2f'))
+    headers = ['number', 'model', 'ours [95 % interval]', 'paper', 'ours vs paper', "paper's value"]
+    return (headers, rows) if rows and profile == 'paper' else None

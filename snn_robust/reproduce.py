@@ -5,58 +5,101 @@
 # %% ../nbs/11_reproduce.ipynb #40c8982e
 from __future__ import annotations
 import argparse, datetime, hashlib, json, multiprocessing, os, re, resource, shutil, sys, tempfile, time
+import numpy as np
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
 from .bench import run_bench
+from .checkpoints import checkpoint_path
 from .cli import EXECUTORS, SLURM_OPTIONS
 from .core import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
-from .experiments import MODEL_SPECS, check_profile, load_results, notebook_models, table1, table2
+from .evidence import pool
+from .experiments import (MODEL_SPECS, check_profile, discrepancy_table, load_results, notebook_models,
+                                    table1, table2)
 from .outputs import atomic_write, check_writable_dir, markdown_table, mean_std, save_table
-from .paper import CLAIMS, NOTEBOOKS, paper_setting
+from .paper import CLAIMS, NOTEBOOKS, TESTS, paper_setting
 from .train import TrainConfig, check_seed, clean_accuracy, get_model
 
 # %% auto #0
-__all__ = ['summarise_claims', 'notebooks_dir', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
-           'default_jobs', 'task_threads', 'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args',
-           'render_report', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce', 'run_train',
-           'run_command']
+__all__ = ['RULES_TEXT', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash', 'checkpoint_digests', 'machine',
+           'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task', 'default_jobs', 'task_threads',
+           'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args', 'claim_sections', 'render_report',
+           'run_provenance', 'stand_in_checks', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce',
+           'run_train', 'run_command']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
-def summarise_claims(per_seed: list[dict], not_run: dict) -> list[dict]:
-    """One row per claim C1-C14: verdict ('holds', 'fails', 'not run'), checks holding per seed, numbers as mean ± std.
+_CHECK_FIELDS = ('rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'violations')
+
+def _fmt(x: float) -> str: return f'{x:.3g}' if isinstance(x, float) else str(x)
+
+def _numbers(runs: list[dict]) -> str:
+    "The other numbers of a check's runs, over seeds: scalars as mean ± std, {size: value} dicts as their means."
+    out = []
+    for k, v in runs[0].items():
+        if k in _CHECK_FIELDS or not all(k in r for r in runs): continue
+        if isinstance(v, (int, float)) and not isinstance(v, bool): out.append(f'{k} {mean_std([r[k] for r in runs])}')
+        elif isinstance(v, dict) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values()):
+            means = {s: float(np.mean([r[k][s] for r in runs if s in r[k]])) for s in v}
+            out.append(f"{k} {{{', '.join(f'{s}: {m:.3g}' for s, m in means.items())}}}")
+    return ', '.join(out)
+
+def summarise_check(key: str, runs: list[dict], stand_in: bool = False) -> dict:
+    """One check of a claim over seeds: pooled effect and interval, each seed's verdict, the verdict, its numbers.
 
     Args:
-        per_seed: per seed, the verdicts of every notebook that ran, `{claim key: verdict dict with 'holds'}`
-        not_run: `{'<notebook>/<model>': reason}` for the models a notebook could not run
+        key: the check's key (`snn_robust.paper.claim_key`)
+        runs: its results per seed (`snn_robust.evidence.check` / `count_check`)
+        stand_in: the check is on a model that stands in for the paper's; it is shown, not decided
 
     Returns:
-        One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` ('holds', 'fails', 'not run',
-        or 'holds (partly run)') and `detail` (seeds holding per check, their numbers, what did not run).
+        `check`, `effect` ('estimate [lo, hi]', violations for a theorem), `seeds` (each seed's verdict),
+        `verdict` ('holds', 'fails', 'inconclusive', 'measured' or 'stand-in'), `numbers`, and `pooled`
+        (`snn_robust.evidence.pool`).
     """
-    rows = []
+    pooled = pool(key, runs)
+    if runs[0]['rule'] == 'none':
+        effect = f"{pooled['violations']} of {pooled['n']} (rate {_fmt(pooled['lo'])}-{_fmt(pooled['hi'])})"
+    else: effect = f"{_fmt(pooled['estimate'])} [{_fmt(pooled['lo'])}, {_fmt(pooled['hi'])}]"
+    verdict = 'stand-in' if stand_in else pooled['verdict']
+    return dict(check=key, effect=effect, seeds=', '.join(r['verdict'] for r in runs), verdict=verdict,
+                numbers=_numbers(runs), pooled=pooled)
+
+def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[str] = ()) -> list[dict]:
+    """One row per claim C1-C14: its verdict from its checks pooled over seeds, and the checks themselves.
+
+    Args:
+        per_seed: per seed, the checks of every notebook that ran, `{claim key: check}` (`snn_robust.evidence`)
+        not_run: `{'<notebook>/<model>': reason}` for the models a notebook could not run
+        stand_ins: the keys of checks on models that stand in for the paper's (shown, never deciding)
+
+    Returns:
+        One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` ('holds', 'fails',
+        'inconclusive', 'not run', 'stand-in only', 'measured only'; ' (partly run)' added where models did not
+        run), `detail` (how many checks hold, fail, ...; what did not run) and `checks` (`summarise_check` rows).
+    """
+    rows, stand_ins = [], set(stand_ins)
     for cid, claim in CLAIMS.items():
-        checks = sorted({k for claims in per_seed for k in claims if k.split('/')[0] == cid})
-        if not checks:
-            reasons = sorted({v for k, v in not_run.items() if k.split('/')[0] == claim.notebook})
-            rows.append(dict(claim=cid, statement=claim.statement, verdict='not run',
+        keys = sorted({k for claims in per_seed for k in claims if k.split('/')[0] == cid})
+        reasons = sorted({v for k, v in not_run.items() if k.split('/')[0] == claim.notebook})
+        if not keys:
+            rows.append(dict(claim=cid, statement=claim.statement, verdict='not run', checks=[],
                              detail='; '.join(reasons) or 'no model of this claim was run'))
             continue
-        details, all_hold = [], True
-        for check in checks:
-            runs = [claims[check] for claims in per_seed if check in claims]
-            held = sum(bool(r['holds']) for r in runs); all_hold &= held == len(runs)
-            numbers = {k: [r[k] for r in runs] for k, v in runs[0].items()
-                       if k != 'holds' and isinstance(v, (int, float)) and not isinstance(v, bool)}
-            nums = ', '.join(f'{k} {mean_std(v)}' for k, v in numbers.items())
-            details.append(f"{check}: {held}/{len(runs)} seeds" + (f" ({nums})" if nums else ''))
+        checks = [summarise_check(k, [claims[k] for claims in per_seed if k in claims], k in stand_ins) for k in keys]
+        deciding = [c['verdict'] for c in checks if c['verdict'] not in ('measured', 'stand-in')]
+        verdict = ('fails' if 'fails' in deciding else 'inconclusive' if 'inconclusive' in deciding else 'holds'
+                   if deciding else 'stand-in only' if any(c['verdict'] == 'stand-in' for c in checks)
+                   else 'measured only')
         partly = sorted(k.split('/', 1)[1] for k in not_run if k.split('/')[0] == claim.notebook)
-        if partly: details.append(f"not run: {', '.join(partly)}")
-        verdict = ('holds' if all_hold else 'fails') + (' (partly run)' if partly and all_hold else '')
-        rows.append(dict(claim=cid, statement=claim.statement, verdict=verdict, detail='; '.join(details)))
+        counts = {v: sum(c['verdict'] == v for c in checks) for v in ('holds', 'fails', 'inconclusive', 'stand-in',
+                                                                      'measured')}
+        detail = ', '.join(f'{n} {v}' for v, n in counts.items() if n) + (f"; not run: {', '.join(partly)}"
+                                                                           if partly else '')
+        rows.append(dict(claim=cid, statement=claim.statement, checks=checks, detail=detail,
+                         verdict=verdict + (' (partly run)' if partly else '')))
     return rows
 
 # %% ../nbs/11_reproduce.ipynb #3e2a505e
@@ -71,20 +114,74 @@ def notebooks_dir() -> Path:
 
 def _sha256(path: Path) -> str: return hashlib.sha256(path.read_bytes()).hexdigest()
 
+def package_hash() -> str:
+    """The SHA-256 (first 16 hex digits) of the package's source: every `snn_robust/*.py`, by name and content.
+
+    Returns:
+        The digest; any change to the package's code (which realisation a seed draws, a fixed bug) changes it.
+    """
+    import snn_robust
+    h = hashlib.sha256()
+    for p in sorted(Path(snn_robust.__file__).resolve().parent.glob('*.py')):
+        h.update(p.name.encode() + b'\0' + p.read_bytes() + b'\0')
+    return h.hexdigest()[:16]
+
+def checkpoint_digests(name: str, params: dict) -> dict[str, str | None]:
+    """The SHA-256 (16 hex digits) of each checkpoint notebook `name` loads with `params`; None where not trained yet.
+
+    Args:
+        name: a section notebook
+        params: its parameters, with `profile` and `seed`
+
+    Returns:
+        `{checkpoint file name: digest or None}`; empty for a notebook without models.
+    """
+    configs = notebook_models(name, params['profile'], params.get('seed', 0)) if 'profile' in params else {}
+    paths = [checkpoint_path(config) for config in configs.values()]
+    return {p.name: _sha256(p)[:16] if p.exists() else None for p in paths}
+
 def _stamp(name: str, params: dict, run_dir: Path, nbs: Path) -> tuple[dict, dict]:
-    "The parameters notebook `name` declares (with `out_dir`), and the stamp a finished run of it is reused by."
+    """The parameters notebook `name` declares (with `out_dir`), and the stamp a finished run of it is reused by:
+    those parameters, the notebook's source, the package's source, the torch version and the checkpoints' digests."""
     import papermill as pm
     src = nbs / f'{name}.ipynb'
     declared = pm.inspect_notebook(str(src))
     params = {k: v for k, v in {**params, 'out_dir': str(run_dir.resolve())}.items() if k in declared}
-    return params, dict(params=params, notebook_sha256=_sha256(src))
+    return params, dict(params=params, notebook_sha256=_sha256(src), package=package_hash(), torch=torch.__version__,
+                        checkpoints=checkpoint_digests(name, params))
+
+def _git_commit() -> str | None:
+    "The commit of the source tree (with '+changes' where it differs from it), or None outside a git checkout."
+    import subprocess
+    root = notebooks_dir().parent
+    try:
+        head = subprocess.run(['git', 'rev-parse', '--short=12', 'HEAD'], cwd=root, capture_output=True, text=True,
+                              timeout=10)
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no', 'snn_robust', 'nbs'], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError): return None
+    if head.returncode: return None
+    return head.stdout.strip() + ('+changes' if dirty.stdout.strip() else '')
+
+def machine() -> str:
+    """This machine's processor, as the report names it.
+
+    Returns:
+        The CPU's model name (from /proc/cpuinfo where there is one, else `platform.processor()`) and core count.
+    """
+    import platform
+    try: names = [l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines()
+                  if l.startswith('model name')]
+    except OSError: names = []
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 def reusable(run_dir: Path, stamp: dict) -> dict | None:
     """The times of the finished run in `run_dir` if it can be reused (it has the same `stamp`), else None.
 
     Args:
         run_dir: the folder of a notebook's run, holding `run.json` and `results.json`
-        stamp: the stamp the run would have now (`_stamp`: its parameters and the notebook's SHA-256)
+        stamp: the stamp the run would have now (`_stamp`: its parameters, the notebook's and the package's
+            source, the torch version and the checkpoints it loads)
 
     Returns:
         The run's `{'seconds', 'user', 'system'}` if it finished with the same stamp, else None.
@@ -122,7 +219,9 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     end = resource.getrusage(resource.RUSAGE_CHILDREN)
     times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
                  system=round(end.ru_stime - cpu.ru_stime, 1))
-    atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, times=times)).encode()))
+    stamp = _stamp(name, params, run_dir, nbs)[1]  # checkpoints the notebook trained itself now have digests
+    how = dict(commit=_git_commit(), machine=machine())
+    atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, times=times, **how)).encode()))
     return load_results(results_path), 'ran', times
 
 # %% ../nbs/11_reproduce.ipynb #7a5c0002
@@ -371,41 +470,89 @@ def _created_dirs(folder: Path) -> list[Path]:
     "The folders `folder.mkdir(parents=True)` would create, deepest first."
     return [p for p in [folder, *folder.parents] if not p.exists()]
 
+RULES_TEXT = (
+    'Each claim is decided by its checks, declared in `snn_robust.paper.TESTS`. A check estimates one effect, oriented '
+    'so that a positive value is what the paper says, per seed with a 95 % paired-bootstrap interval over the test '
+    'images; seeds are pooled by their mean, with the larger of the images\' and the seeds\' standard error. Rules: '
+    '*above m* holds when the whole interval is above the margin m the claim needs and fails when it is below; '
+    '*below m* is its mirror; *within m* (a claim of "no difference") holds when the interval lies inside (-m, m) and '
+    'fails when it lies outside; a theorem\'s check (*none*) counts violations, holds with none and fails with any '
+    '(exact binomial interval of the rate); *measured* checks decide nothing. Anything else is **inconclusive**: this '
+    "profile's number of images cannot settle it. Checks on models that stand in for the paper's (another "
+    'architecture or data set, or generated data) are shown as **stand-in** and decide nothing. A claim fails if a '
+    'deciding check fails, is inconclusive if one is and none fails, and holds if all hold.')
+
+def _one_line(text: str) -> str: return ' '.join(text.split())
+
+def claim_sections(claims: list[dict]) -> list[str]:
+    """The report's claim-by-claim part: per claim the paper's sentence, its tests and a table of its checks.
+
+    Args:
+        claims: the claims' rows (`summarise_claims`)
+
+    Returns:
+        Markdown lines.
+    """
+    lines = []
+    for row in claims:
+        claim = CLAIMS[row['claim']]
+        lines += [f"### {row['claim']}: {row['verdict']}", '',
+                  f"{claim.statement} (section {claim.section}, {claim.evidence})", '',
+                  f"> {_one_line(claim.quote)}", '']
+        lines += [f"- `{name}`: {test.effect} (rule *{test.rule}*" + (f' {test.margin:g}' if test.rule in
+                  ('above', 'below', 'within') else '') + ')' for name, test in TESTS[row['claim']].items()]
+        lines += ['']
+        if row['checks']:
+            lines += [markdown_table(['check', 'effect [95 % interval], pooled', 'verdict', 'per seed', 'numbers'],
+                                     [[f"`{c['check']}`", c['effect'], f"**{c['verdict']}**", c['seeds'], c['numbers']]
+                                      for c in row['checks']]), '']
+        else: lines += [f"Not run: {row['detail']}", '']
+    return lines
+
 def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables: dict[str, tuple[list, list]],
                   not_run: dict[str, str], timings: list[list], device: str, figures: list[str],
-                  executor: dict | None = None) -> str:
-    """REPORT.md: the claims with their verdicts, Tables 1 and 2, what did not run, the times and the figures' names.
+                  executor: dict | None = None, provenance: dict | None = None) -> str:
+    """REPORT.md: the code version, the claims with their verdicts and checks, the tables, the times, the figures.
 
     Args:
         profile: the profile of the run
         seeds: its seeds
         claims: the claims' rows (`summarise_claims`)
-        tables: `{stem: (headers, rows)}`, Tables 1 and 2 where they were made (`table1`, `table2`)
+        tables: `{stem: (headers, rows)}`: the discrepancy table and Tables 1 and 2 where they were made
         not_run: `{'<notebook>/<model>': reason}`
         timings: one row per task: seed, task, seconds, user and system CPU seconds, status
         device: the device of the run
-        figures: the figures' file names
+        figures: the figures' file names, shown inline
         executor: `{'seconds', 'jobs', 'threads'}` of this run, and `'on'`, the Dask cluster, where one ran it;
             None: not reported
+        provenance: `{'commits', 'package', 'torch', 'machines', 'checkpoints'}` of the notebooks' runs
+            (`run_provenance`); None: not reported
 
     Returns:
         The report's Markdown.
     """
     lines = [f'# Reproduction report: profile `{profile}`', '',
              f'Seeds {", ".join(map(str, seeds))}; device {device}; '
-             f'written {datetime.datetime.now().isoformat(timespec="seconds")}.',
-             "Every claim is computed from this run's own numbers by the section notebook named in the design; "
-             'numbers are mean ± std over seeds.'
-             + (' **The smoke profile is a plumbing check** (models trained for one epoch on 1,000 images, '
-                '40 test images): its verdicts say that every step ran, not whether a claim holds.'
-                if profile == 'smoke' else ''),
-             '', '## Claims', '',
-             markdown_table(['claim', 'verdict', 'statement', 'detail'],
-                            [[c['claim'], f"**{c['verdict']}**", c['statement'], c['detail']] for c in claims]), '']
-    titles = {'table1_attack_length': 'Table 1: average attack length',
+             f'written {datetime.datetime.now().isoformat(timespec="seconds")}.']
+    if provenance:
+        lines += ['', f"Code: commit {', '.join(provenance['commits'])}; package source `{provenance['package']}` "
+                      f"(SHA-256 of `snn_robust/*.py`, the same for every notebook of every seed); torch "
+                      f"{provenance['torch']}; machine: {'; '.join(provenance['machines'])}."]
+        if provenance['checkpoints']:
+            lines += ['', 'Checkpoints (SHA-256, first 16 hex digits): ' + ', '.join(
+                f"`{name}` {digest}" for name, digest in sorted(provenance['checkpoints'].items())) + '.']
+    if profile == 'smoke':
+        lines += ['', '**The smoke profile is a plumbing check** (models trained for one epoch on 1,000 images, '
+                      '40 test images): its verdicts say that every step ran, not whether a claim holds.']
+    lines += ['', '## Claims', '', RULES_TEXT, '',
+              markdown_table(['claim', 'verdict', 'statement', 'checks'],
+                             [[c['claim'], f"**{c['verdict']}**", c['statement'], c['detail']] for c in claims]), '']
+    titles = {'discrepancies': "Discrepancies: the paper's numbers next to ours",
+              'table1_attack_length': 'Table 1: average attack length',
               'table2_inference_samples': 'Table 2: clean test accuracy (%)'}
     for stem, title in titles.items():
         if stem in tables: lines += [f'## {title}', '', markdown_table(*tables[stem]), '']
+    lines += ['## The claims, check by check', ''] + claim_sections(claims)
     if not_run:
         by_model = {}
         for key, reason in sorted(not_run.items()):
@@ -419,12 +566,64 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
                            + f", {executor['jobs']} task(s) at a time, torch threads per task: {executor['threads']}.",
                            '']
     lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
-              '## Figures', '']
-    return '\n'.join(lines + [f'- `{name}`' for name in figures]) + '\n'
+              f'## Figures (seed {seeds[0]})', '']
+    return '\n'.join(lines + [f'![{name}]({name})' for name in figures]) + '\n'
+
+def run_provenance(runs: Path, profile: str, seeds: Sequence[int], notebooks: Iterable[str]) -> dict:
+    """The code version of a report's notebook runs, refused where they differ.
+
+    Args:
+        runs: the runs folder
+        profile: the profile
+        seeds: the seeds
+        notebooks: the notebooks whose runs the report aggregates
+
+    Returns:
+        `commits`, `machines` (sorted, distinct), `package` and `torch` (one each), `checkpoints` ({file: digest}).
+
+    Raises:
+        ValueError: a run without a recorded code version, or runs made with different package sources or torch
+            versions (rerun them with `force`).
+    """
+    stamps = {}
+    for seed in seeds:
+        for name in notebooks:
+            path = runs / profile / f'seed{seed}' / name / 'run.json'
+            run = json.loads(path.read_text()) if path.exists() else {}
+            if 'package' not in run.get('stamp', {}):
+                raise ValueError(f"the run of {name} for seed {seed} records no code version ({path}): rerun it")
+            stamps[(seed, name)] = run
+    out = dict(commits=sorted({str(r.get('commit')) for r in stamps.values()}),
+               machines=sorted({str(r.get('machine')) for r in stamps.values()}), checkpoints={})
+    for field in ('package', 'torch'):
+        values = {}
+        for (seed, name), r in stamps.items(): values.setdefault(r['stamp'][field], []).append(f'seed {seed} {name}')
+        if len(values) > 1:
+            raise ValueError(f"the notebooks ran with different {field} versions, one report must be one code version: "
+                             f"{values}; rerun them with force")
+        out[field] = next(iter(values))
+    for r in stamps.values(): out['checkpoints'].update(r['stamp']['checkpoints'])
+    return out
+
+def stand_in_checks(results: dict[str, list[dict]]) -> set[str]:
+    """The keys of checks on models outside the paper's setting (a model name among the key's parts).
+
+    Args:
+        results: `{notebook: results per seed}`
+
+    Returns:
+        The keys whose models include one with `paper_setting` False.
+    """
+    out = set()
+    for per_seed in results.values():
+        for r in per_seed:
+            setting = r.get('paper_setting', {})
+            out |= {k for k in r['claims'] if any(p in setting and not setting[p] for p in k.split('/')[2:])}
+    return out
 
 def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
                   timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None) -> Path:
-    """Write figures/<profile>/ (the first seed's figures, Tables 1 and 2, REPORT.md) through a temporary folder.
+    """Write figures/<profile>/: the first seed's figures, the tables, REPORT.md and every seed's results.
 
     Args:
         profile: the profile of the run
@@ -439,7 +638,11 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
 
     Returns:
         The path of `<figures>/<profile>/REPORT.md`; on an error nothing is left behind.
+
+    Raises:
+        ValueError: the notebooks' runs were made by different code versions (`run_provenance`).
     """
+    provenance = run_provenance(runs, profile, seeds, results)
     created = _created_dirs(figures)
     figures.mkdir(parents=True, exist_ok=True)
     _remove_stale(figures, profile)
@@ -449,18 +652,26 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the figures are for everyone who can read the folder
         for run_dir in sorted((runs / profile / f'seed{seeds[0]}').iterdir()):
             for f in sorted(run_dir.glob('*.png')) + sorted(run_dir.glob('*.pdf')): shutil.copy(f, tmp / f.name)
+        for seed in seeds:  # every seed's numbers, so that anyone can audit the verdicts
+            (tmp / 'results' / f'seed{seed}').mkdir(parents=True)
+            for name in results: shutil.copy(runs / profile / f'seed{seed}' / name / 'results.json',
+                                             tmp / 'results' / f'seed{seed}' / f'{name}.json')
         tables = {}
+        if discrepancy := discrepancy_table(results, profile): tables['discrepancies'] = discrepancy
         if '09_attack_length' in results: tables['table1_attack_length'] = table1(results['09_attack_length'])
         if '10_inference_samples' in results:
             tables['table2_inference_samples'] = table2(results['10_inference_samples'])
         for stem, (headers, rows) in tables.items(): save_table(headers, rows, tmp / stem)
         per_seed = [{k: v for name in results for k, v in results[name][i]['claims'].items()}
                     for i in range(len(seeds))]
-        claims = summarise_claims(per_seed, not_run)
-        save_table(['claim', 'verdict', 'statement', 'detail'],
+        claims = summarise_claims(per_seed, not_run, stand_in_checks(results))
+        save_table(['claim', 'verdict', 'statement', 'checks'],
                    [[c['claim'], c['verdict'], c['statement'], c['detail']] for c in claims], tmp / 'claims')
+        save_table(['check', 'effect [95 % interval]', 'verdict', 'per seed', 'numbers'],
+                   [[c['check'], c['effect'], c['verdict'], c['seeds'], c['numbers']]
+                    for row in claims for c in row['checks']], tmp / 'checks')
         report = render_report(profile, seeds, claims, tables, not_run, timings, device,
-                               [p.name for p in sorted(tmp.glob('*.png'))], executor)
+                               [p.name for p in sorted(tmp.glob('*.png'))], executor, provenance)
         atomic_write(tmp / 'REPORT.md', lambda f: f.write(report.encode()))
         _replace_dir(tmp, figures / profile)
     except BaseException:

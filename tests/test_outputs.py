@@ -5,10 +5,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import torch
 
+from snn_robust.evidence import check
 from snn_robust.outputs import atomic_write, save_json
-from snn_robust.reproduce import write_outputs
+from snn_robust.reproduce import package_hash, write_outputs
 
 
 def tree(folder):
@@ -29,19 +32,28 @@ def runs(tmp_path):
     "A runs folder with one finished notebook of seed 0 (a figure and its claims)."
     run = tmp_path / 'runs' / 'smoke' / 'seed0' / '07_variance'; run.mkdir(parents=True)
     (run / 'fig4_prediction_variance.png').write_bytes(b'png')
+    (run / 'results.json').write_text(json.dumps(RESULTS['07_variance'][0]))
+    stamp = dict(params={}, package=package_hash(), torch=torch.__version__, checkpoints={'bnn.pt': 'ab12'})
+    (run / 'run.json').write_text(json.dumps(dict(stamp=stamp, commit='abc123', machine='a CPU, 2 cores')))
     return tmp_path / 'runs'
 
 
-RESULTS = {'07_variance': [{'claims': {'C4/bnn_im': {'holds': True, 'mean_variance_low': 0.1, 'mean_variance_high': 0.2}}}]}
+RESULTS = {'07_variance': [{'labels': {'bnn': 'BNN', 'im': 'IM'}, 'paper_setting': {'bnn': True, 'im': True},
+                            'claims': {'C4/variance/bnn/im': check('C4/variance/bnn/im', [np.full(20, 0.1)])}}]}
+OUTPUTS = ['smoke', 'smoke/REPORT.md', 'smoke/checks.csv', 'smoke/checks.md', 'smoke/claims.csv', 'smoke/claims.md',
+           'smoke/fig4_prediction_variance.png', 'smoke/results', 'smoke/results/seed0', 'smoke/results/seed0/07_variance.json']
 
 
 def test_write_outputs_swaps_in_a_complete_folder(tmp_path, runs):
     figures = tmp_path / 'figures'
     report = write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 1.0, 0.9, 0.1, 'ran']], figures, runs, 'cpu')
-    assert report == figures / 'smoke' / 'REPORT.md' and '**holds**' in report.read_text()
-    assert sorted(tree(figures)) == ['smoke', 'smoke/REPORT.md', 'smoke/claims.csv', 'smoke/claims.md', 'smoke/fig4_prediction_variance.png']
+    text = report.read_text()
+    assert report == figures / 'smoke' / 'REPORT.md' and '| C4 | **holds** |' in text
+    assert f'package source `{package_hash()}`' in text and 'commit abc123' in text and '`bnn.pt` ab12' in text
+    assert '![fig4_prediction_variance.png](fig4_prediction_variance.png)' in text  # figures shown, not listed
+    assert sorted(tree(figures)) == OUTPUTS
     write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 2.0, 1.9, 0.1, 'ran']], figures, runs, 'cpu')  # replaces it: no leftovers
-    assert sorted(tree(figures)) == ['smoke', 'smoke/REPORT.md', 'smoke/claims.csv', 'smoke/claims.md', 'smoke/fig4_prediction_variance.png']
+    assert sorted(tree(figures)) == OUTPUTS
 
 
 @pytest.mark.parametrize('existing', [True, False])
@@ -49,7 +61,10 @@ def test_a_failing_write_leaves_figures_exactly_as_it_was(tmp_path, runs, existi
     figures = tmp_path / 'out' / 'figures'
     if existing: write_outputs('smoke', [0], RESULTS, {}, [], figures, runs, 'cpu')
     before = tree(tmp_path / 'out') if existing else None
-    bad = {**RESULTS, '09_attack_length': [{'labels': {}}]}  # Table 1 cannot be built from it
+    bad = {**RESULTS, '09_attack_length': [{'labels': {}, 'claims': {}}]}  # Table 1 cannot be built from it
+    run = runs / 'smoke' / 'seed0' / '09_attack_length'; run.mkdir()
+    (run / 'run.json').write_text((runs / 'smoke' / 'seed0' / '07_variance' / 'run.json').read_text())
+    (run / 'results.json').write_text('{}')
     with pytest.raises(KeyError): write_outputs('smoke', [0], bad, {}, [], figures, runs, 'cpu')
     if existing: assert tree(tmp_path / 'out') == before
     else: assert not (tmp_path / 'out').exists()  # not even the folders it would have made
