@@ -33,8 +33,9 @@ def test_reproduce_smoke_end_to_end(smoke_reproduce):
     report = (out / 'REPORT.md').read_text()
     for cid in CLAIMS:
         line = next(l for l in report.splitlines() if l.startswith(f'| {cid} |'))
-        assert any(v in line for v in ('**holds**', '**fails**', '**not run**')), line
-    assert '| BNN | 1.5 |' in report and '(paper 83.16)' in report
+        assert any(f'**{v}' in line for v in ('holds', 'fails', 'inconclusive', 'not run', 'stand-in only')), line
+    assert '| BNN | 1.5 |' in report and '(paper' not in report  # the paper's numbers only next to the paper profile's
+    assert 'package source `' in report and '### C14:' in report and (out / 'results' / 'seed0' / '10_inference_samples.json').exists()
     for name in NOTEBOOKS:
         run = tmp_path / 'runs' / 'smoke' / 'seed0' / name
         assert (run / f'{name}.ipynb').exists() and json.loads((run / 'results.json').read_text())['claims']
