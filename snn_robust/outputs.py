@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['atomic_write', 'check_writable_dir', 'save_json', 'save_figure', 'boxplot_means', 'markdown_table', 'save_table',
-           'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown']
+           'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown', 'seed_curve', 'seeds_note']
 
 # %% ../nbs/01a_outputs.ipynb #ae255610
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -206,3 +206,43 @@ def notebook_markdown(path: str | Path) -> str:
             code = '\n'.join(line for line in lines if not line.startswith('#|')).strip()
             if code: parts.append(f'```python\n{code}\n```')
     return '\n\n'.join(parts) + '\n'
+
+# %% ../nbs/01a_outputs.ipynb #0a1f000c
+def seed_curve(ax: Any, x: Sequence[float], curves: Sequence[Sequence[float]], label: str | None = None,
+               **style) -> Any:
+    """One curve per seed drawn as their mean with a ± 1 sd band (just the curve for one seed).
+
+    Args:
+        ax: a matplotlib `Axes`
+        x: the curve's abscissae
+        curves: one curve per seed, each as long as `x`
+        label: the legend's label
+        **style: matplotlib line style (`fmt`-free: color, linestyle, marker, ms, ...); the band takes its colour
+
+    Returns:
+        The line drawn.
+
+    Raises:
+        ValueError: no curves, or curves of another length than `x`.
+    """
+    values = np.asarray(curves, dtype=float)
+    if values.ndim != 2 or len(values) == 0 or values.shape[1] != len(x):
+        raise ValueError(f"curves must be one or more curves of length {len(x)} (one per seed), got shape "
+                         f"{values.shape}")
+    mean = values.mean(0)
+    line, = ax.plot(x, mean, label=label, **style)
+    if len(values) > 1:
+        sd = values.std(0, ddof=1)
+        ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
+
+def seeds_note(k: int) -> str:
+    """How a figure's caption names its seeds: '' for one seed, else 'mean ± sd over k seeds'.
+
+    Args:
+        k: the number of seeds
+
+    Returns:
+        The note.
+    """
+    return '' if k == 1 else f'mean ± sd over {k} seeds'
