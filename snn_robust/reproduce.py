@@ -623,7 +623,7 @@ def stand_in_checks(results: dict[str, list[dict]]) -> set[str]:
 
 def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
                   timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None) -> Path:
-    """Write figures/<profile>/: the first seed's figures, the tables, REPORT.md and every seed's results.
+    """Write figures/<profile>/: the first seed's figures and notebooks, the tables, REPORT.md, all seeds' results.
 
     Args:
         profile: the profile of the run
@@ -652,6 +652,8 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the figures are for everyone who can read the folder
         for run_dir in sorted((runs / profile / f'seed{seeds[0]}').iterdir()):
             for f in sorted(run_dir.glob('*.png')) + sorted(run_dir.glob('*.pdf')): shutil.copy(f, tmp / f.name)
+        (tmp / 'notebooks').mkdir()  # the first seed's executed notebooks, to read with their outputs
+        for name in results: shutil.copy(runs / profile / f'seed{seeds[0]}' / name / f'{name}.ipynb', tmp / 'notebooks')
         for seed in seeds:  # every seed's numbers, so that anyone can audit the verdicts
             (tmp / 'results' / f'seed{seed}').mkdir(parents=True)
             for name in results: shutil.copy(runs / profile / f'seed{seed}' / name / 'results.json',

@@ -31,7 +31,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 def runs(tmp_path):
     "A runs folder with one finished notebook of seed 0 (a figure and its claims)."
     run = tmp_path / 'runs' / 'smoke' / 'seed0' / '07_variance'; run.mkdir(parents=True)
-    (run / 'fig4_prediction_variance.png').write_bytes(b'png')
+    (run / 'fig4_prediction_variance.png').write_bytes(b'png'); (run / '07_variance.ipynb').write_text('{}')
     (run / 'results.json').write_text(json.dumps(RESULTS['07_variance'][0]))
     stamp = dict(params={}, package=package_hash(), torch=torch.__version__, checkpoints={'bnn.pt': 'ab12'})
     (run / 'run.json').write_text(json.dumps(dict(stamp=stamp, commit='abc123', machine='a CPU, 2 cores')))
@@ -41,7 +41,8 @@ def runs(tmp_path):
 RESULTS = {'07_variance': [{'labels': {'bnn': 'BNN', 'im': 'IM'}, 'paper_setting': {'bnn': True, 'im': True},
                             'claims': {'C4/variance/bnn/im': check('C4/variance/bnn/im', [np.full(20, 0.1)])}}]}
 OUTPUTS = ['smoke', 'smoke/REPORT.md', 'smoke/checks.csv', 'smoke/checks.md', 'smoke/claims.csv', 'smoke/claims.md',
-           'smoke/fig4_prediction_variance.png', 'smoke/results', 'smoke/results/seed0', 'smoke/results/seed0/07_variance.json']
+           'smoke/fig4_prediction_variance.png', 'smoke/notebooks', 'smoke/notebooks/07_variance.ipynb', 'smoke/results',
+           'smoke/results/seed0', 'smoke/results/seed0/07_variance.json']
 
 
 def test_write_outputs_swaps_in_a_complete_folder(tmp_path, runs):
@@ -64,7 +65,7 @@ def test_a_failing_write_leaves_figures_exactly_as_it_was(tmp_path, runs, existi
     bad = {**RESULTS, '09_attack_length': [{'labels': {}, 'claims': {}}]}  # Table 1 cannot be built from it
     run = runs / 'smoke' / 'seed0' / '09_attack_length'; run.mkdir()
     (run / 'run.json').write_text((runs / 'smoke' / 'seed0' / '07_variance' / 'run.json').read_text())
-    (run / 'results.json').write_text('{}')
+    (run / 'results.json').write_text('{}'); (run / '09_attack_length.ipynb').write_text('{}')
     with pytest.raises(KeyError): write_outputs('smoke', [0], bad, {}, [], figures, runs, 'cpu')
     if existing: assert tree(tmp_path / 'out') == before
     else: assert not (tmp_path / 'out').exists()  # not even the folders it would have made
