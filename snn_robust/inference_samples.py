@@ -222,8 +222,8 @@ def inference_samples_experiment(exp: Experiment, generator: torch.Generator) ->
     sizes, data = sorted(exp.settings['infer_samples']), exp.config.dataset
     full = load_split(data, 'test') if exp.spec.whole_test_set else exp.test
     correct = clean_correct(exp.model, full, sizes, seed=exp.seed)
-    out = dict(clean={s: 100 * c.double().mean().item() for s, c in correct.items()}, n_clean_images=len(full),
-               clean_patterns=correctness_patterns(correct))
+    out = dict(clean={s: round(100 * c.double().mean().item(), 4) for s, c in correct.items()},
+               n_clean_images=len(full), clean_patterns=correctness_patterns(correct))
     grad = attack_gradient(exp.model, exp.x, exp.y, 1, generator=generator)  # the one-sample FGM of Fig. 7, 16, 17
     delta = fgm_step(exp.x, grad, TABLE_ETA[data]) - exp.x
     terms = {s: closest_margin_terms(exp.model, exp.x, exp.y, delta, s, generator) for s in sizes}
