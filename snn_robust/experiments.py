@@ -396,7 +396,8 @@ SCHEMAS = {  # section -> {field: paths below a model's entry to dicts keyed by 
     '4.2': {'variance': [], 'accuracy': []},
     '4.3': {'sweeps': [('fgm',), ('fgsm',), ('pgd',), ('cos',)], 'deterministic': []},
     '4.4': {'extreme': [], 'n_extreme_images': [], 'lengths': [()], 'table_eta': [], 'losses': []},
-    '4.5': {'clean': [()], 'n_clean_images': [], 'terms': [()], 'attacked': [()]},
+    '4.5': {'clean': [()], 'n_clean_images': [], 'clean_patterns': [], 'terms': [()], 'attacked': [()],
+            'attacked_images': [()], 'prop35': [()], 'prop35_inside': []},
 }
 
 def check_section(section: str) -> dict:
