@@ -174,7 +174,8 @@ def verdict_c10(losses: dict, name: str) -> dict:
     for s, hits in losses['hits'].items():
         ce, cw = np.asarray(hits['ce']) / n, np.asarray(hits['cw']) / n
         key = claim_key('C10', name, f'S_A={s}', name)
-        out[key] = check(key, [sign * (ce - cw)], accuracy_ce=round(ce.mean(), 4), accuracy_cw=round(cw.mean(), 4))
+        out[key] = check(key, [sign * (ce - cw)], accuracy_ce=round(float(ce.mean()), 4),
+                         accuracy_cw=round(float(cw.mean()), 4))
     return out
 
 def verdicts(results: dict) -> dict:

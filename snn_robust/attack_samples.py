@@ -187,8 +187,8 @@ def verdict_c8(sweep: dict, det: dict, name: str) -> dict:
     n_attack, n = det['n_attack'], _n_positive(sweep['eta'])
     stochastic, deterministic = np.asarray(sweep['hits']['fgm'][n_attack]), np.asarray(det['hits'])
     return check(claim_key('C8', 'deterministic', name), [(stochastic - deterministic) / n], n_attack=n_attack,
-                 n_attack_paper=N_ATTACK_DETERMINISTIC, accuracy_stochastic=round(stochastic.mean() / n, 4),
-                 accuracy_deterministic=round(deterministic.mean() / n, 4),
+                 n_attack_paper=N_ATTACK_DETERMINISTIC, accuracy_stochastic=round(float(stochastic.mean()) / n, 4),
+                 accuracy_deterministic=round(float(deterministic.mean()) / n, 4),
                  clean_stochastic=round(det['stochastic'][0], 4), clean_deterministic=round(det['deterministic'][0], 4))
 
 def verdicts(results: dict) -> dict:
