@@ -7,36 +7,49 @@ from __future__ import annotations
 from typing import Sequence
 import numpy as np
 import torch
+from .attack_samples import positive_hits
 from .attacks import attack_gradient, eta_grid, fgm_step, step_sweep
-from .core import StochasticClassifier, check_count, sample_probs
+from .core import StochasticClassifier, check_mc_args, model_chunk_plan, resolve_generator, sample_streams
 from .data import load_split
+from .evidence import check
 from .experiments import Experiment
-from .paper import N_ATTACK, TABLE_ETA, claim_key
+from .paper import EXTREME, EXTREME_IMAGES, N_ATTACK, TABLE1, TABLE_ETA, claim_key
 
 # %% auto #0
-__all__ = ['count_extreme', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'verdict_c9', 'verdict_c10', 'verdicts']
+__all__ = ['LOSS_SAMPLES', 'extreme_predictions', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'verdict_c9',
+           'verdict_c10', 'verdicts']
 
 # %% ../nbs/09_attack_length.ipynb #76b250e1
-def count_extreme(model: StochasticClassifier, x: torch.Tensor, batch_size: int = 1000,
-                  generator: torch.Generator | None = None) -> int:
-    """Section 4.4: inputs whose one-realisation prediction has max_c f_c(x, theta) == 1 exactly (zero gradient).
+def extreme_predictions(model: StochasticClassifier, x: torch.Tensor, generator: torch.Generator | None = None,
+                        chunk_size: int | None = None) -> torch.Tensor:
+    """Section 4.4: per input, whether one realisation of its own predicts max_c f_c(x, theta) == 1 exactly.
 
     Args:
-        model: a stochastic classifier (`PROTOCOL`)
+        model: a `StochasticClassifier` (its `realisations` draws realisation i for input i)
         x: inputs `[N, ...]`
-        batch_size: inputs per forward pass, each batch with one fresh realisation
-        generator: draws the realisations; None: seeded from the global RNG
+        generator: draws the N realisations' keys; None: seeded from the global RNG
+        chunk_size: inputs (each with its realisation) per forward pass; None: as many as fit the memory budget
 
     Returns:
-        The number of such inputs.
-    """
-    check_count(batch_size, 'batch_size')
-    return sum(int((sample_probs(model, x[i:i + batch_size], 1, generator=generator)[0].amax(1) == 1).sum())
-               for i in range(0, len(x), batch_size))
+        `[N]` bool: the input's largest class probability is 1 in the model's dtype (its softmax gradient vanishes).
 
+    Raises:
+        TypeError: `model` has no `realisations(xs, streams)`.
+    """
+    check_mc_args(model, x, 1, generator, chunk_size)
+    if not callable(getattr(model, 'realisations', None)):
+        raise TypeError(f"model must be a StochasticClassifier with realisations(xs, streams) to draw one realisation "
+                        f"per input, got {type(model).__name__}")
+    per_chunk = model_chunk_plan(model, len(x), 1, chunk_size, x.device)[0]
+    streams = sample_streams(len(x), resolve_generator(generator), x.device)  # stream i: input i's realisation
+    with torch.no_grad():
+        return torch.cat([model.realisations(x[i:i + per_chunk, None], streams[i:i + per_chunk])[:, 0].softmax(-1)
+                          .amax(1) == 1 for i in range(0, len(x), per_chunk)])
+
+# %% ../nbs/09_attack_length.ipynb #09b00004
 def attack_lengths(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: float,
                    attack_samples: Sequence[int], generator: torch.Generator | None = None) -> dict:
-    """Table 1: mean attack length ||x_adv - x||_2 of FGM at `eta` (clipped to [0, 1]) and zero gradients, per S_A.
+    """Table 1: attack length ||x_adv - x||_2 of FGM at `eta` (clipped to [0, 1]) per input, zero gradients, per S_A.
 
     Args:
         model: a stochastic classifier (`PROTOCOL`)
@@ -47,39 +60,38 @@ def attack_lengths(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor
         generator: draws the attack sets, in turn; None: seeded from the global RNG
 
     Returns:
-        `{S_A: {'mean_length': mean ||x_adv - x||_2, 'zero_grad': inputs with a zero attack gradient}}`.
+        `{S_A: {'lengths': ||x_adv - x||_2 per input [B], 'zero_grad': inputs with a zero attack gradient}}`.
     """
     out = {}
     for s in attack_samples:
         _, info = fgm_step(x, attack_gradient(model, x, y, s, generator=generator), eta, return_info=True)
-        out[s] = dict(mean_length=info.attack_length.mean().item(), zero_grad=info.n_zero_grad)
+        out[s] = dict(lengths=info.attack_length, zero_grad=info.n_zero_grad)
     return out
 
-def loss_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
-               n_infer: int, losses: Sequence[str] = ('ce', 'cw', 'margin'),
+def loss_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float],
+               attack_samples: Sequence[int], n_infer: int, losses: Sequence[str] = ('ce', 'cw', 'margin'),
                generator: torch.Generator | None = None) -> dict:
-    """Accuracy under FGM over eta for each attack loss (appendix C.3, Figure 15).
+    """Which inputs stay correct under FGM over eta, per S_A and attack loss (appendix C.3, Figure 15).
 
     Args:
         model: a stochastic classifier (`PROTOCOL`)
         x: inputs `[B, ...]` in [0, 1]
         y: true labels `[B]`
         etas: FGM (L2) perturbation sizes
-        n_attack: attack samples S_A
+        attack_samples: the values of S_A
         n_infer: inference samples S_I (a fresh set per accuracy)
         losses: attack losses, keys of `LOSSES`
         generator: draws every sample set, in turn; None: seeded from the global RNG
 
     Returns:
-        `{loss: accuracy per eta}`.
+        `{S_A: {loss: [len(etas), B] bool}}` (`step_sweep`'s `per_image`).
     """
-    out = {}
-    for loss in losses:
-        grad = attack_gradient(model, x, y, n_attack, loss, generator=generator)
-        out[loss] = step_sweep(model, x, y, grad, etas, n_infer, generator=generator)
-    return out
+    return {s: {loss: step_sweep(model, x, y, attack_gradient(model, x, y, s, loss, generator=generator), etas, n_infer,
+                                 generator=generator, per_image=True) for loss in losses} for s in attack_samples}
 
 # %% ../nbs/09_attack_length.ipynb #43fff2e8
+LOSS_SAMPLES = (1, N_ATTACK)  # C.3's text: "based on 10 samples"; Figure 15's caption: "based on one sample"
+
 def attack_length_experiment(exp: Experiment, generator: torch.Generator) -> dict:
     """Section 4.4 for one model: extreme predictions, the attack length per S_A (Table 1), FGM per loss (Figure 15).
 
@@ -88,65 +100,94 @@ def attack_length_experiment(exp: Experiment, generator: torch.Generator) -> dic
         generator: draws every sample set of the section, in turn (`run_section` seeds it)
 
     Returns:
-        `extreme`, `n_extreme_images`, `table_eta`, `lengths` (`attack_lengths`) and, where the spec asks for it,
-        `losses` (`{eta, loss: accuracy per eta}`).
+        `extreme` (count), `n_extreme_images`, `extreme_images` (their indices), `table_eta`, `lengths` (`{S_A:
+        {mean_length, se_length, zero_grad}}`), `length_images` (`{S_A: per-image lengths}` at the smallest and largest
+        S_A) and, where the spec asks for it, `losses` (`{eta, curves: {S_A: {loss: accuracy per eta}}, hits: {S_A:
+        {'ce', 'cw': positive_hits}}}`).
     """
     s, data = exp.settings, exp.config.dataset
     full = load_split(data, 'test') if exp.spec.whole_test_set else exp.test
-    out = dict(extreme=count_extreme(exp.model, full.x.to(exp.x.device), generator=generator),
-               n_extreme_images=len(full), table_eta=TABLE_ETA[data])
-    out['lengths'] = attack_lengths(exp.model, exp.x, exp.y, TABLE_ETA[data], s['attack_samples'], generator)
+    extreme = extreme_predictions(exp.model, full.x.to(exp.x.device), generator)
+    out = dict(extreme=int(extreme.sum()), n_extreme_images=len(full), table_eta=TABLE_ETA[data],
+               extreme_images=extreme.nonzero()[:, 0].tolist())
+    lengths = attack_lengths(exp.model, exp.x, exp.y, TABLE_ETA[data], s['attack_samples'], generator)
+    out['lengths'] = {n: dict(mean_length=v['lengths'].mean().item(), zero_grad=v['zero_grad'],
+                              se_length=(v['lengths'].std() / len(exp.x) ** 0.5).item()) for n, v in lengths.items()}
+    out['length_images'] = {n: [round(v, 4) for v in lengths[n]['lengths'].tolist()]
+                            for n in (min(lengths), max(lengths))}
     if exp.spec.loss_sweep:
         etas = eta_grid(data, 2, s['n_eta'])
-        out['losses'] = dict(eta=etas, **loss_sweep(exp.model, exp.x, exp.y, etas, N_ATTACK, s['n_infer'],
-                                                      generator=generator))
+        sweep = loss_sweep(exp.model, exp.x, exp.y, etas, LOSS_SAMPLES, s['n_infer'], generator=generator)
+        out['losses'] = dict(eta=etas, curves={n: {k: c.float().mean(1).tolist() for k, c in v.items()}
+                                               for n, v in sweep.items()},
+                             hits={n: {k: positive_hits(v[k], etas).tolist() for k in ('ce', 'cw')}
+                                   for n, v in sweep.items()})
     print(f"{exp.label}: {out['extreme']} of {len(full)} single-sample predictions with max f_c = 1;",
           {n: round(v['mean_length'], 3) for n, v in out['lengths'].items()})
     return out
 
 # %% ../nbs/09_attack_length.ipynb #60ecf453
-def verdict_c9(extreme_bnn: int, extreme_im: int, lengths_bnn: dict, lengths_im: dict) -> dict:
-    """C9: more extreme predictions for IM than BNN; IM's attack length below BNN's at S_A = 1, the gap shrinking.
+def _indicators(results: dict, name: str, n: int) -> np.ndarray:
+    "Model `name`'s extreme-prediction indicator of the first `n` images (from their indices)."
+    out = np.zeros(n)
+    out[[i for i in results['extreme_images'][name] if i < n]] = 1
+    return out
+
+def verdict_c9(results: dict) -> dict:
+    """C9: IM minus BNN extreme indicators; BNN minus IM attack length at S_A = 1; that gap at 1 minus at the largest.
 
     Args:
-        extreme_bnn: the BNN's extreme predictions (`count_extreme`)
-        extreme_im: the IM's
-        lengths_bnn: the BNN's attack lengths per S_A (`attack_lengths`)
-        lengths_im: the IM's, at the same S_A
+        results: section 4.4's results with the BNN's and the IM's entries (`attack_length_experiment`)
 
     Returns:
-        `holds`, `extreme_bnn`, `extreme_im` and `length_gap_bnn_minus_im` per S_A.
+        `{key: check}` for 'C9/extreme/bnn/im', 'C9/length/bnn/im' and 'C9/gap_shrinks/bnn/im' (`evidence.check`),
+        with the counts, mean lengths and the paper's numbers.
     """
-    sizes = sorted(lengths_bnn)
-    gap = {s: lengths_bnn[s]['mean_length'] - lengths_im[s]['mean_length'] for s in sizes}
-    holds = extreme_im > extreme_bnn and gap[sizes[0]] > 0 and gap[sizes[-1]] < gap[sizes[0]]
-    return dict(holds=bool(holds), extreme_bnn=extreme_bnn, extreme_im=extreme_im, length_gap_bnn_minus_im=gap)
+    n = min(results['n_extreme_images']['bnn'], results['n_extreme_images']['im'])  # the first n images: paired
+    bnn, im = _indicators(results, 'bnn', n), _indicators(results, 'im', n)
+    lb, li = results['length_images']['bnn'], results['length_images']['im']
+    small, large = min(lb), max(lb)
+    gap = {s: np.asarray(lb[s]) - np.asarray(li[s]) for s in (small, large)}
+    mean = {m: {s: round(v['mean_length'], 4) for s, v in results['lengths'][m].items()} for m in ('bnn', 'im')}
+    return {claim_key('C9', 'extreme', 'bnn', 'im'): check(
+                claim_key('C9', 'extreme', 'bnn', 'im'), [im - bnn], extreme_bnn=int(bnn.sum()),
+                extreme_im=int(im.sum()), images=n, paper_bnn=EXTREME['bnn'], paper_im=EXTREME['im'],
+                paper_images=EXTREME_IMAGES),
+            claim_key('C9', 'length', 'bnn', 'im'): check(
+                claim_key('C9', 'length', 'bnn', 'im'), [gap[small]], S_A=small, mean_length_bnn=mean['bnn'][small],
+                mean_length_im=mean['im'][small], paper_bnn=TABLE1['bnn'][1], paper_im=TABLE1['im'][1]),
+            claim_key('C9', 'gap_shrinks', 'bnn', 'im'): check(
+                claim_key('C9', 'gap_shrinks', 'bnn', 'im'), [gap[small] - gap[large]], S_A=[small, large],
+                gap_by_S_A={s: round(mean['bnn'][s] - mean['im'][s], 4) for s in mean['bnn']})}
 
-def verdict_c10(losses_im: dict) -> dict:
-    """C10: for the IM, mean accuracy over the positive eta is lower under CW (averaged logits) than under CE.
+def verdict_c10(losses: dict, name: str) -> dict:
+    """C10 for `name` ('im': CW stronger than CE; 'bnn': CW weaker), per S_A: per-image accuracy over the positive eta.
 
     Args:
-        losses_im: the IM's loss sweep (`loss_sweep`), the first eta 0
+        losses: the model's loss sweep (`attack_length_experiment`'s `losses`)
+        name: 'im' or 'bnn'
 
     Returns:
-        `holds`, `accuracy_cw` and `accuracy_ce` (means over the positive eta).
+        `{key: check}` for 'C10/<name>/S_A=<s>/<name>' per S_A, with the mean accuracies under CE and CW.
     """
-    cw, ce = float(np.mean(losses_im['cw'][1:])), float(np.mean(losses_im['ce'][1:]))
-    return dict(holds=cw < ce, accuracy_cw=cw, accuracy_ce=ce)
+    n, sign, out = sum(e > 0 for e in losses['eta']), 1 if name == 'im' else -1, {}
+    for s, hits in losses['hits'].items():
+        ce, cw = np.asarray(hits['ce']) / n, np.asarray(hits['cw']) / n
+        key = claim_key('C10', name, f'S_A={s}', name)
+        out[key] = check(key, [sign * (ce - cw)], accuracy_ce=round(float(ce.mean()), 4),
+                         accuracy_cw=round(float(cw.mean()), 4))
+    return out
 
 def verdicts(results: dict) -> dict:
-    """Section 4.4's verdicts: C9 where the BNN and the IM ran, C10 where the IM's loss sweep ran.
+    """Section 4.4's checks: C9 where the BNN and the IM ran, C10 for each of them whose loss sweep ran.
 
     Args:
         results: section 4.4's results (`run_section`, `load_results`)
 
     Returns:
-        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
-        them: 'C9', 'C10'.
+        `{claim key: check}` (`evidence.check`): 'C9/<test>/bnn/im', 'C10/im/S_A=<s>/im', 'C10/bnn/S_A=<s>/bnn'.
     """
-    out = {}
-    if {'bnn', 'im'} <= set(results['lengths']):
-        extreme, lengths = results['extreme'], results['lengths']
-        out[claim_key('C9')] = verdict_c9(extreme['bnn'], extreme['im'], lengths['bnn'], lengths['im'])
-    if 'im' in results['losses']: out[claim_key('C10')] = verdict_c10(results['losses']['im'])
+    out = verdict_c9(results) if {'bnn', 'im'} <= set(results['lengths']) else {}
+    for name in ('im', 'bnn'):
+        if name in results['losses']: out.update(verdict_c10(results['losses'][name], name))
     return out

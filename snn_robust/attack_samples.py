@@ -10,14 +10,28 @@ import numpy as np
 import torch
 from .attacks import accuracy, attack_gradient, eta_grid, fgm_step, pgd, step_sweep
 from .core import StochasticClassifier
+from .evidence import check
 from .experiments import Experiment
 from .models import as_deterministic
 from .paper import N_ATTACK_DETERMINISTIC, TABLE_ETA, claim_key
 from .theory import Linearisation, linearise, terms_for
 
 # %% auto #0
-__all__ = ['sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'falls', 'verdict_c6', 'verdict_c7', 'verdict_c8',
-           'verdicts']
+__all__ = ['positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'verdict_c6', 'verdict_c7',
+           'verdict_c8', 'verdicts']
+
+# %% ../nbs/08_attack_samples.ipynb #08b00002
+def positive_hits(correct: torch.Tensor, etas: Sequence[float]) -> torch.Tensor:
+    """Per image, the number of positive eta at which it is classified correctly (its accuracy over the sweep, times n).
+
+    Args:
+        correct: `[len(etas), B]` bool, image b correct after the attack of size `etas[i]` (`step_sweep`'s `per_image`)
+        etas: the perturbation sizes, one per row of `correct`
+
+    Returns:
+        Counts `[B]` (int64) in [0, number of positive eta].
+    """
+    return correct[torch.tensor(etas) > 0].sum(0)
 
 # %% ../nbs/08_attack_samples.ipynb #9b5ff821
 def sample_size_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float],
@@ -41,18 +55,25 @@ def sample_size_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Ten
         generator: draws every sample set, in turn; None: seeded from the global RNG
 
     Returns:
-        `eta`, `fgsm_eta`, `fgm`, `fgsm` and `pgd` (`{S_A: accuracy per eta}`), `cos` (`{S_A: cos alpha at the
-        class of minimal r~, one per input}`).
+        `eta`, `fgsm_eta`; `fgm`, `fgsm` and `pgd` (`{S_A: accuracy per eta}`); `hits` (`{attack: {S_A:
+        positive_hits}}`, tensors `[B]`); `cos` (`{S_A: cos alpha at the class of minimal r~}`, tensors `[B]`, 0 for
+        inputs without a gradient) and `no_gradient` (`{S_A: number of those inputs}`).
     """
-    out = dict(eta=etas, fgsm_eta=fgsm_etas, fgm={}, fgsm={}, pgd={}, cos={})
+    out = dict(eta=etas, fgsm_eta=fgsm_etas, fgm={}, fgsm={}, pgd={}, hits=dict(fgm={}, fgsm={}, pgd={}), cos={},
+               no_gradient={})
+    def keep(attack, s, correct):
+        out[attack][s] = correct.float().mean(1).tolist()
+        out['hits'][attack][s] = positive_hits(correct, fgsm_etas if attack == 'fgsm' else etas)
     for s in attack_samples:
         grad = attack_gradient(model, x, y, s, generator=generator)
-        out['fgm'][s] = step_sweep(model, x, y, grad, etas, n_infer, 2, generator)
-        out['fgsm'][s] = step_sweep(model, x, y, grad, fgsm_etas, n_infer, float('inf'), generator)
-        if lin is not None: out['cos'][s] = terms_for(lin, fgm_step(x, grad, table_eta, 2) - x).cos_at_min().tolist()
+        keep('fgm', s, step_sweep(model, x, y, grad, etas, n_infer, 2, generator, per_image=True))
+        keep('fgsm', s, step_sweep(model, x, y, grad, fgsm_etas, n_infer, float('inf'), generator, per_image=True))
+        if lin is not None:
+            terms = terms_for(lin, fgm_step(x, grad, table_eta, 2) - x)
+            out['cos'][s], out['no_gradient'][s] = terms.cos_at_min(), int(terms.no_gradient.sum())
     for s in pgd_samples:
-        out['pgd'][s] = [accuracy(model, pgd(model, x, y, eta, s, steps, generator=generator), y, n_infer, generator)
-                         for eta in etas]
+        keep('pgd', s, torch.stack([accuracy(model, pgd(model, x, y, eta, s, steps, generator=generator), y, n_infer,
+                                             generator, per_image=True) for eta in etas]))
     return out
 
 # %% ../nbs/08_attack_samples.ipynb #08a00001
@@ -64,8 +85,9 @@ def attack_samples_experiment(exp: Experiment, generator: torch.Generator) -> di
         generator: draws every sample set of the section, in turn (`run_section` seeds it)
 
     Returns:
-        `sweeps` (`sample_size_sweep`) and, where the spec asks for it, `deterministic`: `{n_attack, stochastic,
-        deterministic}`, the FGM accuracy per eta of the model at that S_A and of its deterministic network.
+        `sweeps` (`sample_size_sweep`, as lists: `hits` at the smallest and largest S_A and at C8's, `cos` to 4
+        decimals) and, where the spec asks for it, `deterministic`: `{n_attack, stochastic, deterministic, hits}`, the
+        FGM accuracy per eta of the model at that S_A and of its deterministic network, and the latter's hits per image.
     """
     s, data = exp.settings, exp.config.dataset
     etas, fgsm_etas = eta_grid(data, 2, s['n_eta']), eta_grid(data, math.inf, s['n_eta'])
@@ -73,93 +95,118 @@ def attack_samples_experiment(exp: Experiment, generator: torch.Generator) -> di
     sweep = sample_size_sweep(exp.model, exp.x, exp.y, etas, fgsm_etas, s['attack_samples'], s['pgd_attack_samples'],
                               s['n_infer'], s['pgd_steps'], TABLE_ETA[data], lin, generator)
     print(exp.label, {k: {n: [round(a, 3) for a in v] for n, v in sweep[k].items()} for k in ('fgm', 'fgsm', 'pgd')})
+    n_det = min(N_ATTACK_DETERMINISTIC, max(s['attack_samples'])) if exp.spec.deterministic else None
+    sweep['hits'] = {a: {n: h.tolist() for n, h in hits.items() if n in (min(hits), max(hits), n_det)}
+                     for a, hits in sweep['hits'].items()}
+    sweep['cos'] = {n: [round(c, 4) for c in v.tolist()] for n, v in sweep['cos'].items()}
     if not exp.spec.deterministic: return dict(sweeps=sweep)
-    n_det = min(N_ATTACK_DETERMINISTIC, max(s['attack_samples']))
     det = as_deterministic(exp.model)
-    det_acc = step_sweep(det, exp.x, exp.y, attack_gradient(det, exp.x, exp.y, 1, generator=generator), etas, 1)
-    return dict(sweeps=sweep, deterministic=dict(n_attack=n_det, stochastic=sweep['fgm'][n_det], deterministic=det_acc))
+    correct = step_sweep(det, exp.x, exp.y, attack_gradient(det, exp.x, exp.y, 1, generator=generator), etas, 1,
+                         per_image=True)
+    return dict(sweeps=sweep, deterministic=dict(n_attack=n_det, stochastic=sweep['fgm'][n_det],
+                                                 deterministic=correct.float().mean(1).tolist(),
+                                                 hits=positive_hits(correct, etas).tolist()))
 
 # %% ../nbs/08_attack_samples.ipynb #1d3b07ef
-def plot_sweep(ax: Any, sweep: dict, attack: str, title: str, deterministic: dict | None = None) -> None:
-    """Accuracy under `attack` over eta, one curve per S_A (the paper's Figures 5, 9, 11-14).
+def plot_sweep(ax: Any, sweep: dict, attack: str, title: str, deterministic: dict | None = None,
+               partner: dict | None = None, partner_label: str = '') -> None:
+    """Accuracy under `attack` over eta, one colour per S_A (the paper's Figures 5, 9, 11-14).
 
     Args:
         ax: the matplotlib `Axes` to draw on
         sweep: one model's sweep (`sample_size_sweep`)
         attack: 'fgm', 'fgsm' or 'pgd'
         title: the panel's title
-        deterministic: the deterministic network's entry (`attack_samples_experiment`), drawn dashed; None: none
+        deterministic: the deterministic network's entry (`attack_samples_experiment`), drawn dotted; None: none
+        partner: the lower-variance model's sweep, drawn dashed in the same colours (Figure 5); None: none
+        partner_label: the partner's name, for the legend
     """
-    etas = sweep['fgsm_eta'] if attack == 'fgsm' else sweep['eta']
-    for s, acc in sweep[attack].items(): ax.plot(etas, acc, '-o', ms=3, label=f'$S_A$={s}')
-    if deterministic: ax.plot(etas, deterministic['deterministic'], 'k--', label='deterministic')
+    key = 'fgsm_eta' if attack == 'fgsm' else 'eta'
+    colour = {s: f'C{i}' for i, s in enumerate(sorted({*sweep[attack], *(partner[attack] if partner else ())}))}
+    for s, acc in sweep[attack].items(): ax.plot(sweep[key], acc, '-o', ms=3, color=colour[s], label=f'$S_A$={s}')
+    if partner:
+        for s, acc in partner[attack].items(): ax.plot(partner[key], acc, '--', lw=1, color=colour[s])
+        ax.plot([], [], 'k--', lw=1, label=f'{partner_label} (dashed)')
+    if deterministic: ax.plot(sweep[key], deterministic['deterministic'], 'k:', lw=2, label='deterministic')
     ax.set_title(title, fontsize=9); ax.set_xlabel(r'$\eta$ ($L_\infty$)' if attack == 'fgsm' else r'$\eta$ ($L_2$)')
     ax.set_ylabel('accuracy under attack'); ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=7)
 
 # %% ../nbs/08_attack_samples.ipynb #95a6f23e
-def falls(values: Sequence[float], tol: float) -> bool:
-    """Whether `values` (by growing sample size) fall overall, with no rise larger than `tol` between neighbours.
+def _n_positive(etas: Sequence[float]) -> int: return sum(e > 0 for e in etas)
+
+def _mean_over_positive(sweep: dict, attack: str) -> dict:
+    key = 'fgsm_eta' if attack == 'fgsm' else 'eta'
+    return {s: round(float(np.mean([a for e, a in zip(sweep[key], acc) if e > 0])), 4)
+            for s, acc in sweep[attack].items()}
+
+def verdict_c6(sweep: dict, attack: str, name: str) -> dict:
+    """C6: per image, accuracy averaged over the positive eta at the smallest minus at the largest S_A.
 
     Args:
-        values: one number per sample size, smallest size first
-        tol: the largest rise allowed between neighbours
-
-    Returns:
-        True if the last value is below the first and no step rises by more than `tol`.
-    """
-    return bool(values[-1] < values[0] and all(b - a <= tol for a, b in zip(values, values[1:])))
-
-def verdict_c6(sweep: dict, attack: str) -> dict:
-    """C6: mean accuracy under `attack` over the positive eta falls as S_A grows.
-
-    Args:
-        sweep: one model's sweep (`sample_size_sweep`), the first eta 0
+        sweep: one model's sweep (`attack_samples_experiment`), with `hits` at its smallest and largest S_A
         attack: 'fgm', 'fgsm' or 'pgd'
+        name: the model's name
 
     Returns:
-        `holds` (falls with rises of at most 0.02) and `mean_accuracy_by_S_A`.
+        `check`'s dict for 'C6/falls/<attack>/<name>', with `S_A` (the two compared) and `mean_accuracy_by_S_A`.
     """
-    means = {s: float(np.mean(a[1:])) for s, a in sweep[attack].items()}
-    return dict(holds=falls(list(means.values()), 0.02), mean_accuracy_by_S_A=means)
+    hits, n = sweep['hits'][attack], _n_positive(sweep['fgsm_eta' if attack == 'fgsm' else 'eta'])
+    small, large = min(hits), max(hits)
+    return check(claim_key('C6', 'falls', attack, name), [(np.asarray(hits[small]) - np.asarray(hits[large])) / n],
+                 S_A=[small, large], mean_accuracy_by_S_A=_mean_over_positive(sweep, attack))
 
-def verdict_c7(sweep: dict) -> dict:
-    """C7: the mean cos alpha of the class with minimal r~ falls as S_A grows.
+def verdict_c7(sweep: dict, name: str) -> dict:
+    """C7: per image, cos alpha of the class with minimal r~ at the smallest minus at the largest S_A.
 
     Args:
-        sweep: one model's sweep (`sample_size_sweep`) with its `cos`
+        sweep: one model's sweep (`attack_samples_experiment`) with its `cos` and `no_gradient`
+        name: the model's name
 
     Returns:
-        `holds` (falls with rises of at most 0.01) and `mean_cos_by_S_A` (NaN left out of the means).
+        `check`'s dict for 'C7/falls/<name>', with `S_A`, `mean_cos_by_S_A` and `no_gradient_by_S_A` (inputs without
+        a gradient, in the means as cos 0).
     """
-    means = {s: float(np.nanmean(c)) for s, c in sweep['cos'].items()}
-    return dict(holds=falls(list(means.values()), 0.01), mean_cos_by_S_A=means)
+    cos = sweep['cos']
+    small, large = min(cos), max(cos)
+    return check(claim_key('C7', 'falls', name), [np.asarray(cos[small]) - np.asarray(cos[large])], S_A=[small, large],
+                 mean_cos_by_S_A={s: round(float(np.mean(c)), 4) for s, c in cos.items()},
+                 no_gradient_by_S_A=dict(sweep['no_gradient']))
 
-def verdict_c8(det: dict) -> dict:
-    """C8: the deterministic ResNet's mean accuracy over the positive eta is below the stochastic one's (same S_A).
+def verdict_c8(sweep: dict, det: dict, name: str) -> dict:
+    """C8: per image, FGM accuracy over the positive eta of the stochastic network (S_A = n_attack) minus its twin's.
 
     Args:
+        sweep: the model's sweep (`attack_samples_experiment`), with `hits['fgm']` at `det['n_attack']`
         det: the model's `deterministic` entry (`attack_samples_experiment`)
+        name: the model's name
 
     Returns:
-        `holds`, `deterministic` and `stochastic` (mean accuracies) and `n_attack`.
+        `check`'s dict for 'C8/deterministic/<name>', with `n_attack` (and the paper's, 100), the mean accuracies over
+        the positive eta and the clean accuracies (eta = 0) of both networks.
     """
-    d, s = float(np.mean(det['deterministic'][1:])), float(np.mean(det['stochastic'][1:]))
-    return dict(holds=d < s, deterministic=d, stochastic=s, n_attack=det['n_attack'])
+    n_attack, n = det['n_attack'], _n_positive(sweep['eta'])
+    stochastic, deterministic = np.asarray(sweep['hits']['fgm'][n_attack]), np.asarray(det['hits'])
+    return check(claim_key('C8', 'deterministic', name), [(stochastic - deterministic) / n], n_attack=n_attack,
+                 n_attack_paper=N_ATTACK_DETERMINISTIC, accuracy_stochastic=round(float(stochastic.mean()) / n, 4),
+                 accuracy_deterministic=round(float(deterministic.mean()) / n, 4),
+                 clean_stochastic=round(det['stochastic'][0], 4), clean_deterministic=round(det['deterministic'][0], 4))
 
 def verdicts(results: dict) -> dict:
-    """Section 4.3's verdicts: C6 per attack and model (where S_A varies), C7 per model, C8 per deterministic network.
+    """Section 4.3's checks: C6 per attack and model (where S_A varies), C7 per model, C8 per deterministic network.
 
     Args:
         results: section 4.3's results (`run_section`, `load_results`)
 
     Returns:
-        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
-        them: 'C6/<attack>/<model>', 'C7/<model>', 'C8/<model>'.
+        `{claim key: check}` (`evidence.check`), keys 'C6/falls/<attack>/<model>', 'C7/falls/<model>',
+        'C8/deterministic/<model>'.
     """
     out = {}
     for name, sweep in results['sweeps'].items():
         for attack in ('fgm', 'fgsm', 'pgd'):
-            if len(sweep[attack]) > 1: out[claim_key('C6', attack, name)] = verdict_c6(sweep, attack)
-        out[claim_key('C7', name)] = verdict_c7(sweep)
-    for name, det in results['deterministic'].items(): out[claim_key('C8', name)] = verdict_c8(det)
+            if len(sweep['hits'][attack]) > 1:
+                out[claim_key('C6', 'falls', attack, name)] = verdict_c6(sweep, attack, name)
+        if len(sweep['cos']) > 1: out[claim_key('C7', 'falls', name)] = verdict_c7(sweep, name)
+    for name, det in results['deterministic'].items():
+        out[claim_key('C8', 'deterministic', name)] = verdict_c8(results['sweeps'][name], det, name)
     return out

@@ -401,7 +401,8 @@ def eta_grid(dataset: str, norm: float, n: int) -> list[float]:
     return [round(top * i / (n - 1), 6) for i in range(n)]
 
 def accuracy(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_infer: int,
-             generator: torch.Generator | None = None, chunk_size: int | None = None) -> float:
+             generator: torch.Generator | None = None, chunk_size: int | None = None,
+             per_image: bool = False) -> float | torch.Tensor:
     """Accuracy (section 4): the share of inputs that f^I, a fresh set of `n_infer` samples, classifies as `y`.
 
     Args:
@@ -411,20 +412,25 @@ def accuracy(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_in
         n_infer: inference samples S_I, the size of the inference sample set I
         generator: draws the inference sample set; None: seeded from the global RNG
         chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+        per_image: return whether each input is classified correctly, for paired comparisons (`evidence.check`)
 
     Returns:
-        The accuracy, a fraction in [0, 1] (argmax of f^I(x) equal to y).
+        The accuracy, a fraction in [0, 1] (argmax of f^I(x) equal to y); with `per_image`, a bool tensor `[B]`.
     """
     n_infer = check_mc_args(model, x, n_infer, generator, chunk_size, name='n_infer')
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
-    return _accuracy(model, x, y, n_infer, resolve_generator(generator), chunk_size)
+    hits = _correct(model, x, y, n_infer, resolve_generator(generator), chunk_size)
+    return hits if per_image else hits.float().mean().item()
+
+def _correct(model, x, y, n_infer, generator, chunk_size):
+    return _mc_mean(model, x, n_infer, generator, chunk_size, 'probs', y=y).argmax(1) == y
 
 def _accuracy(model, x, y, n_infer, generator, chunk_size):
-    return (_mc_mean(model, x, n_infer, generator, chunk_size, 'probs', y=y).argmax(1) == y).float().mean().item()
+    return _correct(model, x, y, n_infer, generator, chunk_size).float().mean().item()
 
 def step_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, grad: torch.Tensor,
                etas: Sequence[float], n_infer: int, norm: float = 2, generator: torch.Generator | None = None,
-               chunk_size: int | None = None) -> list[float]:
+               chunk_size: int | None = None, per_image: bool = False) -> list[float] | torch.Tensor:
     """Accuracy after an FGM (norm=2) / FGSM (norm=inf) step of each eta along one attack gradient, `n_infer` samples.
 
     Args:
@@ -437,9 +443,10 @@ def step_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, gr
         norm: 2 (FGM) or `math.inf` (FGSM)
         generator: draws a fresh inference sample set for each eta, in turn; None: seeded from the global RNG
         chunk_size: realisations per forward pass; None: as many as fit the device's memory budget (memory only)
+        per_image: return whether each input is classified correctly at each eta (`accuracy`'s `per_image`)
 
     Returns:
-        The accuracy in [0, 1] at each eta, in the order of `etas`.
+        The accuracy in [0, 1] at each eta, in the order of `etas`; with `per_image`, a bool tensor `[len(etas), B]`.
     """
     n_infer = check_mc_args(model, x, n_infer, generator, chunk_size, name='n_infer')
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
@@ -447,8 +454,9 @@ def step_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, gr
         raise ValueError(f"grad must be a finite tensor of the shape of x {tuple(x.shape)}, "
                          f"got {tuple(getattr(grad, 'shape', ()))}")
     etas, norm = [check_eta(eta) for eta in etas], check_norm(norm)
-    return [_accuracy(model, _fgm_step(x, grad, eta, norm, (0.0, 1.0)), y, n_infer, resolve_generator(generator),
-                      chunk_size) for eta in etas]
+    hits = torch.stack([_correct(model, _fgm_step(x, grad, eta, norm, (0.0, 1.0)), y, n_infer,
+                                 resolve_generator(generator), chunk_size) for eta in etas])
+    return hits if per_image else hits.float().mean(1).tolist()
 
 def attack_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
                  n_infer: int, attack: str = 'fgm', loss: str = 'ce', steps: int = 10,

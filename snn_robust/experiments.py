@@ -394,8 +394,10 @@ SCHEMAS = {  # section -> {field: paths below a model's entry to dicts keyed by 
     '3': {'thm32_probs': [], 'angles': []},  # the theory checks: no models
     '4.1': {'curves': []},
     '4.2': {'variance': [], 'accuracy': []},
-    '4.3': {'sweeps': [('fgm',), ('fgsm',), ('pgd',), ('cos',)], 'deterministic': []},
-    '4.4': {'extreme': [], 'n_extreme_images': [], 'lengths': [()], 'table_eta': [], 'losses': []},
+    '4.3': {'sweeps': [('fgm',), ('fgsm',), ('pgd',), ('cos',), ('no_gradient',), ('hits', 'fgm'), ('hits', 'fgsm'),
+                       ('hits', 'pgd')], 'deterministic': []},
+    '4.4': {'extreme': [], 'n_extreme_images': [], 'extreme_images': [], 'lengths': [()], 'length_images': [()],
+            'table_eta': [], 'losses': [('curves',), ('hits',)]},
     '4.5': {'clean': [()], 'n_clean_images': [], 'clean_patterns': [], 'terms': [()], 'attacked': [()],
             'attacked_images': [()], 'prop35': [()], 'prop35_inside': []},
 }

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn_robust.attack_length import count_extreme
+from snn_robust.attack_length import extreme_predictions
 from snn_robust.attacks import accuracy, attack_sweep, eta_grid, fgm, fgm_step, pgd
 from snn_robust.core import GaussianLinear, get_device, mc_grad, mc_probs, mc_probs_nested, sample_probs, sample_streams
 from snn_robust.data import FASHION_FILES, Split, load_split, write_idx
@@ -152,7 +152,7 @@ LIBRARY = [
     ('init_var = 0 (StochasticMLP)', lambda c: StochasticMLP(init_var=0), 'init_var', 'must be a finite number > 0'),
     ('a hidden width of 0 (StochasticMLP)', lambda c: StochasticMLP(hidden=(0,)), 'hidden', 'must be a positive integer'),
     ('labels of the wrong length (prediction_variance)', lambda c: prediction_variance(c.model, c.x, c.y[:3], 3), 'y', 'must have shape [B] = [20]'),
-    ('batch_size = 0 (count_extreme)', lambda c: count_extreme(c.model, c.x, 0), 'batch_size', 'must be a positive integer'),
+    ('chunk_size = 0 (extreme_predictions)', lambda c: extreme_predictions(c.model, c.x, chunk_size=0), 'chunk_size', 'must be a positive integer'),
 ]
 
 
