@@ -10,8 +10,8 @@ from typing import Any, BinaryIO, Callable, Iterable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['atomic_write', 'check_writable_dir', 'save_json', 'save_figure', 'boxplot_means', 'markdown_table', 'save_table',
-           'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown', 'seed_curve', 'seeds_note']
+__all__ = ['atomic_write', 'check_writable_dir', 'to_json', 'save_json', 'save_figure', 'boxplot_means', 'markdown_table',
+           'save_table', 'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown', 'seed_curve', 'seeds_note']
 
 # %% ../nbs/01a_outputs.ipynb #ae255610
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -63,8 +63,26 @@ def check_writable_dir(folder: str | Path, name: str) -> Path:
                          f"{name} must be a writable folder, or a path where one can be created")
     return folder
 
+def to_json(obj: object, indent: str = '') -> str:
+    """`obj` as JSON, one entry per line, except lists of plain values, which stay on one line (per-image data).
+
+    Args:
+        obj: JSON-serialisable data
+        indent: the indentation of `obj`'s own line
+
+    Returns:
+        The JSON text; `json.loads` reads back `obj`.
+    """
+    inner = indent + ' '
+    if isinstance(obj, dict) and obj:
+        items = [f'{inner}{json.dumps(str(k))}: {to_json(v, inner)}' for k, v in obj.items()]
+        return '{\n' + ',\n'.join(items) + f'\n{indent}}}'
+    if isinstance(obj, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in obj):
+        return '[\n' + ',\n'.join(inner + to_json(v, inner) for v in obj) + f'\n{indent}]'
+    return json.dumps(obj)
+
 def save_json(obj: object, path: str | Path) -> Path:
-    """Write `obj` as indented JSON, atomically.
+    """Write `obj` as JSON (`to_json`: an entry per line, lists of plain values on one), atomically.
 
     Args:
         obj: JSON-serialisable data
@@ -73,7 +91,7 @@ def save_json(obj: object, path: str | Path) -> Path:
     Returns:
         `path`, as a `Path`.
     """
-    return atomic_write(path, lambda f: f.write(json.dumps(obj, indent=1).encode()))
+    return atomic_write(path, lambda f: f.write(to_json(obj).encode()))
 
 def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pdf')) -> list[Path]:
     """Save a matplotlib figure as `stem.png` and `stem.pdf`, each atomically.
