@@ -4,21 +4,23 @@
 
 # %% ../nbs/08_attack_samples.ipynb #71f4a9b8
 from __future__ import annotations
-import math
+import math, textwrap
+from pathlib import Path
 from typing import Any, Sequence
 import numpy as np
 import torch
 from .attacks import accuracy, attack_gradient, eta_grid, fgm_step, pgd, step_sweep
 from .core import StochasticClassifier
 from .evidence import check
-from .experiments import Experiment
+from .experiments import Experiment, variance_pairs
 from .models import as_deterministic
-from .paper import N_ATTACK_DETERMINISTIC, TABLE_ETA, claim_key
+from .outputs import figure_groups, panel_figure, seed_curve, seeds_note
+from .paper import FIGURES, N_ATTACK_DETERMINISTIC, TABLE_ETA, claim_key
 from .theory import Linearisation, linearise, terms_for
 
 # %% auto #0
-__all__ = ['positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'verdict_c6', 'verdict_c7',
-           'verdict_c8', 'verdicts']
+__all__ = ['positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'sweep_figures', 'verdict_c6',
+           'verdict_c7', 'verdict_c8', 'verdicts']
 
 # %% ../nbs/08_attack_samples.ipynb #08b00002
 def positive_hits(correct: torch.Tensor, etas: Sequence[float]) -> torch.Tensor:
@@ -108,28 +110,58 @@ def attack_samples_experiment(exp: Experiment, generator: torch.Generator) -> di
                                                  hits=positive_hits(correct, etas).tolist()))
 
 # %% ../nbs/08_attack_samples.ipynb #1d3b07ef
-def plot_sweep(ax: Any, sweep: dict, attack: str, title: str, deterministic: dict | None = None,
-               partner: dict | None = None, partner_label: str = '') -> None:
-    """Accuracy under `attack` over eta, one colour per S_A (the paper's Figures 5, 9, 11-14).
+def plot_sweep(ax: Any, sweeps: Sequence[dict], attack: str, title: str, deterministic: Sequence[dict] = (),
+               partners: Sequence[dict] = (), partner_label: str = '') -> None:
+    """Accuracy under `attack` over eta, one colour per S_A (the paper's Figures 5, 9, 11-14), over one or more seeds.
 
     Args:
         ax: the matplotlib `Axes` to draw on
-        sweep: one model's sweep (`sample_size_sweep`)
+        sweeps: one model's sweep (`sample_size_sweep`) per seed: one seed's curves, or their mean with a ± 1 sd band
         attack: 'fgm', 'fgsm' or 'pgd'
         title: the panel's title
-        deterministic: the deterministic network's entry (`attack_samples_experiment`), drawn dotted; None: none
-        partner: the lower-variance model's sweep, drawn dashed in the same colours (Figure 5); None: none
+        deterministic: the deterministic network's entry per seed (`attack_samples_experiment`), drawn dotted
+        partners: the lower-variance model's sweep per seed, its mean drawn dashed in the same colours (Figure 5)
         partner_label: the partner's name, for the legend
     """
-    key = 'fgsm_eta' if attack == 'fgsm' else 'eta'
-    colour = {s: f'C{i}' for i, s in enumerate(sorted({*sweep[attack], *(partner[attack] if partner else ())}))}
-    for s, acc in sweep[attack].items(): ax.plot(sweep[key], acc, '-o', ms=3, color=colour[s], label=f'$S_A$={s}')
-    if partner:
-        for s, acc in partner[attack].items(): ax.plot(partner[key], acc, '--', lw=1, color=colour[s])
+    key, first = ('fgsm_eta' if attack == 'fgsm' else 'eta'), sweeps[0]
+    colour = {s: f'C{i}' for i, s in enumerate(sorted({*first[attack], *(partners[0][attack] if partners else ())}))}
+    for s in first[attack]:
+        seed_curve(ax, first[key], [sw[attack][s] for sw in sweeps], f'$S_A$={s}', marker='o', ms=3, color=colour[s])
+    if partners:
+        for s in partners[0][attack]:
+            ax.plot(partners[0][key], np.mean([p[attack][s] for p in partners], 0), '--', lw=1, color=colour[s])
         ax.plot([], [], 'k--', lw=1, label=f'{partner_label} (dashed)')
-    if deterministic: ax.plot(sweep[key], deterministic['deterministic'], 'k:', lw=2, label='deterministic')
+    if deterministic:
+        seed_curve(ax, first[key], [d['deterministic'] for d in deterministic], 'deterministic', linestyle=':', lw=2,
+                   color='k')
     ax.set_title(title, fontsize=9); ax.set_xlabel(r'$\eta$ ($L_\infty$)' if attack == 'fgsm' else r'$\eta$ ($L_2$)')
     ax.set_ylabel('accuracy under attack'); ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=7)
+
+def sweep_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
+    """Figures 5, 9 and 11-14 from section 4.3's results of one or more seeds (`run_section`), as the paper groups them.
+
+    Args:
+        per_seed: the section's results, one per seed, the same models in each; several: mean ± 1 sd over seeds
+        out_dir: where to save them (PNG and PDF, named as in `FIGURES`); None: not saved
+
+    Returns:
+        The matplotlib figures.
+    """
+    first, figs = per_seed[0], []
+    lower = {high: low for low, high in variance_pairs() if low in first['sweeps']}  # Figure 5's dashed partners
+    note = seeds_note(len(per_seed))
+    for attack in ('fgm', 'fgsm', 'pgd'):
+        def draw(ax, name):
+            label = f"{attack.upper()}: {first['labels'][name]}" + (f' ({note})' if note else '')
+            partner = lower.get(name) if attack == 'fgm' else None
+            plot_sweep(ax, [r['sweeps'][name] for r in per_seed], attack, textwrap.fill(label, 40),
+                       [r['deterministic'][name] for r in per_seed if name in r['deterministic']] if attack == 'fgm'
+                       else (), [r['sweeps'][partner] for r in per_seed] if partner else (),
+                       partner and first['labels'][partner].split(' (')[0])  # the label without its stand-in note
+        for stem, names in figure_groups(FIGURES[f'08_attack_samples/{attack}'], list(first['sweeps']),
+                                         attack).items():
+            figs.append(panel_figure(names, draw, stem, out_dir))
+    return figs
 
 # %% ../nbs/08_attack_samples.ipynb #95a6f23e
 def _n_positive(etas: Sequence[float]) -> int: return sum(e > 0 for e in etas)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
+from .attack_samples import sweep_figures
 from .bench import run_bench
 from .checkpoints import checkpoint_path
 from .cli import EXECUTORS, SLURM_OPTIONS
@@ -24,11 +25,11 @@ from .paper import CLAIMS, NOTEBOOKS, TESTS, paper_setting
 from .train import TrainConfig, check_seed, clean_accuracy, get_model
 
 # %% auto #0
-__all__ = ['RULES_TEXT', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash', 'checkpoint_digests', 'machine',
-           'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task', 'default_jobs', 'task_threads',
-           'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args', 'claim_sections', 'render_report',
-           'run_provenance', 'stand_in_checks', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce',
-           'run_train', 'run_command']
+__all__ = ['RULES_TEXT', 'SEED_FIGURES', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash',
+           'checkpoint_digests', 'machine', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
+           'default_jobs', 'task_threads', 'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args',
+           'claim_sections', 'render_report', 'run_provenance', 'stand_in_checks', 'seed_figures', 'write_outputs',
+           'device_here', 'check_executor_args', 'reproduce', 'run_train', 'run_command']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 _CHECK_FIELDS = ('rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'violations')
@@ -621,6 +622,24 @@ def stand_in_checks(results: dict[str, list[dict]]) -> set[str]:
             out |= {k for k in r['claims'] if any(p in setting and not setting[p] for p in k.split('/')[2:])}
     return out
 
+SEED_FIGURES = {'08_attack_samples': sweep_figures}  # notebook: its figures over seeds (mean ± 1 sd)
+
+def seed_figures(results: dict[str, list[dict]], out_dir: Path) -> int:
+    """Draw the figures that show every seed (`SEED_FIGURES`) into `out_dir`; how many.
+
+    Args:
+        results: `{notebook: results per seed}`
+        out_dir: where they go (PNG and PDF, named as the notebooks' own figures, which they replace)
+
+    Returns:
+        The number of figures drawn.
+    """
+    import matplotlib.pyplot as plt
+    n = 0
+    for name, draw in SEED_FIGURES.items():
+        for fig in draw(results[name], out_dir) if name in results else []: plt.close(fig); n += 1
+    return n
+
 def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
                   timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None) -> Path:
     """Write figures/<profile>/: the first seed's figures and notebooks, the tables, REPORT.md, all seeds' results.
@@ -652,6 +671,7 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the figures are for everyone who can read the folder
         for run_dir in sorted((runs / profile / f'seed{seeds[0]}').iterdir()):
             for f in sorted(run_dir.glob('*.png')) + sorted(run_dir.glob('*.pdf')): shutil.copy(f, tmp / f.name)
+        if len(seeds) > 1: seed_figures(results, tmp)  # the figures that show all seeds replace the first seed's
         (tmp / 'notebooks').mkdir()  # the first seed's executed notebooks, to read with their outputs
         for name in results: shutil.copy(runs / profile / f'seed{seeds[0]}' / name / f'{name}.ipynb', tmp / 'notebooks')
         for seed in seeds:  # every seed's numbers, so that anyone can audit the verdicts
