@@ -44,7 +44,7 @@ def condition_terms(smoothed: Smoothed, x: torch.Tensor, y: torch.Tensor, etas: 
     for eta in etas:
         t = terms_for(lin, fgm_step(x, grad, eta) - x, L=smoothed.L)
         premise = t.clean_correct  # the theorems speak of inputs f^I classifies correctly: the others are not robust
-        for key, v in (('correct', t.correct), ('smooth', t.holds_smooth & premise), ('linear', t.holds_linear & premise)):
+        for key, v in zip(rows, (t.correct, t.holds_smooth & premise, t.holds_linear & premise)):
             rows[key].append(v.cpu())
     ratio = lin.grad_norm.max(1).values / (2 * math.sqrt(smoothed.L))
     return dict(clean_correct=(lin.f.argmax(1) == y).cpu(), **{k: torch.stack(v) for k, v in rows.items()},
