@@ -149,27 +149,23 @@ def model_checks(name: str, curves: dict) -> dict:
     Returns:
         `{claim key: check}` (`snn_robust.evidence.check`, `count_check`).
     """
-    a, eta = condition_arrays(curves), curves['eta']
+    out = {}
+    def put(fn, claim, test, *args, parts=(), **numbers):
+        key = claim_key(claim, test, *parts, name)  # the model's name last
+        out[key] = fn(key, *args, **numbers)
+    a, eta, L = condition_arrays(curves), curves['eta'], curves['L']
     gap = a['linear'] - a['correct']
-    out = {claim_key('C3', 'smooth_vanishes', name): check(claim_key('C3', 'smooth_vanishes', name), [a['smooth'][-1]],
-                                                           eta=eta[-1]),
-           claim_key('C3', 'linear_tracks', name): check(claim_key('C3', 'linear_tracks', name), [gap[1]], eta=eta[1],
-                                                         accuracy=round(curves['accuracy'][1], 4),
-                                                         linear=round(curves['linear'][1], 4))}
-    for i in range(1, len(eta)):
-        key = claim_key('C3', 'linear_gap', f'eta={eta[i]:g}', name)
-        out[key] = check(key, [gap[i]], eta=eta[i])
-    met, wrong = a['smooth'][1:] > 0, a['correct'][1:] == 0
-    out[claim_key('C2', 'smoothed', name)] = count_check(
-        claim_key('C2', 'smoothed', name), (met & wrong).any(0).sum(), met.any(0).sum(), unit='image',
-        pairs=int(met.sum()), pair_violations=int((met & wrong).sum()), L=curves['L'])
-    ratio = a['grad_ratio']
-    out[claim_key('C2', 'smoothness', name)] = check(claim_key('C2', 'smoothness', name), [ratio > 1],
-                                                     max_ratio=round(float(ratio.max()), 4), L=curves['L'])
+    put(check, 'C3', 'smooth_vanishes', [a['smooth'][-1]], eta=eta[-1])
+    put(check, 'C3', 'linear_tracks', [gap[1]], eta=eta[1], accuracy=round(curves['accuracy'][1], 4),
+        linear=round(curves['linear'][1], 4))
+    for i in range(1, len(eta)): put(check, 'C3', 'linear_gap', [gap[i]], parts=(f'eta={eta[i]:g}',), eta=eta[i])
+    met, wrong = a['smooth'][1:] > 0, a['correct'][1:] == 0  # [positive eta, image]
+    put(count_check, 'C2', 'smoothed', (met & wrong).any(0).sum(), met.any(0).sum(), unit='image',
+        pairs=int(met.sum()), pair_violations=int((met & wrong).sum()), L=L)
+    put(check, 'C2', 'smoothness', [a['grad_ratio'] > 1], max_ratio=round(float(a['grad_ratio'].max()), 4), L=L)
     premise = a['clean_correct']
     agree = (a['linear'][1:] == a['correct'][1:]).mean(0) * premise
-    out[claim_key('C1', 'trained', name)] = check(claim_key('C1', 'trained', name), [agree, premise], _premise_share,
-                                                  clean_correct=int(premise.sum()))
+    put(check, 'C1', 'trained', [agree, premise], _premise_share, clean_correct=int(premise.sum()))
     return out
 
 def verdicts(results: dict) -> dict:
