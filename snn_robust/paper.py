@@ -125,9 +125,9 @@ TESTS = {
                              'misclassified', 'none'),
            'smoothed': Test('inputs of the smoothed BNN/IM that meet min_c r_c > ||delta|| and are misclassified',
                             'none'),
-           'smoothness': Test('largest margin-gradient norm of the 10-draw smoothed model over what an L-smooth '
-                              'margin in [-1, 1] allows (2 sqrt(L)); above 1: the estimate is not L-smooth',
-                              'measured')},
+           'smoothness': Test('share of images whose largest margin-gradient norm (of f^I of the 10-draw smoothed '
+                              'model, at x) exceeds what an L-smooth margin in [-1, 1] allows, 2 sqrt(L); any such '
+                              'image: the estimate is not L-smooth (the largest ratio is shown)', 'measured')},
     'C3': {'smooth_vanishes': Test('share of inputs meeting the smooth condition at the largest eta', 'below', 0.05),
            'linear_tracks': Test('share meeting the linear condition minus accuracy under attack, at the smallest '
                                  'positive eta', 'within', 0.1),

@@ -6,20 +6,23 @@
 from __future__ import annotations
 import math
 from typing import Sequence
+import numpy as np
 import torch
 from .attacks import attack_gradient, eta_grid, fgm_step
+from .evidence import check, count_check
 from .experiments import Experiment
 from .models import Smoothed
 from .paper import N_ATTACK, claim_key
 from .theory import linearise, terms_for
 
 # %% auto #0
-__all__ = ['condition_curves', 'smoothing_experiment', 'verdict_c3', 'verdicts']
+__all__ = ['condition_terms', 'pack_bits', 'unpack_bits', 'saved_curves', 'smoothing_experiment', 'condition_arrays',
+           'model_checks', 'verdicts']
 
 # %% ../nbs/06_smoothing.ipynb #d888c216
-def condition_curves(smoothed: Smoothed, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
-                     n_infer: int, generator: torch.Generator | None = None) -> dict[str, list[float]]:
-    """Accuracy under FGM, and the shares of correctly classified inputs meeting Thm 3.4 (smooth) and Thm 3.2 (linear).
+def condition_terms(smoothed: Smoothed, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
+                    n_infer: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Per input and eta: correct under FGM, and Thm 3.4's (smooth) and Thm 3.2's (linear) condition (Fig. 3, 8).
 
     Args:
         smoothed: a randomized-smoothing model; its `L` is the smoothness constant of Theorem 3.4
@@ -31,60 +34,149 @@ def condition_curves(smoothed: Smoothed, x: torch.Tensor, y: torch.Tensor, etas:
         generator: draws I, then the attack set; None: seeded from the global RNG
 
     Returns:
-        `accuracy`, `smooth` and `linear`, each a list over `etas` of shares of the B inputs: correct after the
-        attack; correct before it and meeting Theorem 3.4's (smooth) or Theorem 3.2's (linear) condition.
+        `clean_correct` `[B]`; `correct` (after the attack), `smooth` and `linear` `[len(etas), B]`, the conditions
+        counted only on clean-correct inputs (the theorems' premise), all bool on the CPU; and `grad_ratio` `[B]`:
+        max_c ||grad_x (f_y - f_c)|| of f^I at x over 2 sqrt(L), the most an L-smooth margin in [-1, 1] allows.
     """
     lin = linearise(smoothed, x, y, n_infer, 'probs', generator=generator)
     grad = attack_gradient(smoothed, x, y, n_attack, generator=generator)
-    curves = dict(accuracy=[], smooth=[], linear=[])
+    rows = dict(correct=[], smooth=[], linear=[])
     for eta in etas:
         t = terms_for(lin, fgm_step(x, grad, eta) - x, L=smoothed.L)
         premise = t.clean_correct  # the theorems speak of inputs f^I classifies correctly: the others are not robust
-        shares = (('accuracy', t.correct), ('smooth', t.holds_smooth & premise), ('linear', t.holds_linear & premise))
-        for key, v in shares:
-            curves[key].append(v.float().mean().item())
-    return curves
+        for key, v in zip(rows, (t.correct, t.holds_smooth & premise, t.holds_linear & premise)):
+            rows[key].append(v.cpu())
+    ratio = lin.grad_norm.max(1).values / (2 * math.sqrt(smoothed.L))
+    return dict(clean_correct=(lin.f.argmax(1) == y).cpu(), **{k: torch.stack(v) for k, v in rows.items()},
+                grad_ratio=ratio.detach().cpu())
+
+# %% ../nbs/06_smoothing.ipynb #5f1e0a02
+def pack_bits(flags: Sequence | np.ndarray | torch.Tensor) -> str:
+    """Per-image 0/1 flags `[B]` as a string of '0' and '1', one character per image (compact in `results.json`).
+
+    Args:
+        flags: booleans or numbers, one per test image (non-zero: '1')
+
+    Returns:
+        The string, e.g. `'0110'`.
+    """
+    flags = np.asarray(flags.cpu() if isinstance(flags, torch.Tensor) else flags).reshape(-1)
+    return ((flags != 0).astype(np.uint8) + ord('0')).tobytes().decode('ascii')
+
+def unpack_bits(bits: str) -> np.ndarray:
+    """The flags `pack_bits` wrote, as 0.0/1.0 floats `[B]`.
+
+    Args:
+        bits: a string of '0' and '1'
+
+    Returns:
+        A float64 array, one entry per character.
+
+    Raises:
+        ValueError: `bits` is not a string of '0' and '1'.
+    """
+    if not isinstance(bits, str) or set(bits) - {'0', '1'}:
+        raise ValueError(f"bits must be a string of '0' and '1' (pack_bits), got {str(bits)[:40]!r}")
+    return (np.frombuffer(bits.encode('ascii'), dtype=np.uint8) - ord('0')).astype(np.float64)
 
 # %% ../nbs/06_smoothing.ipynb #1fc9bfd9
+def saved_curves(terms: dict, etas: Sequence[float], L: float, n_infer: int) -> dict:
+    """One model's section 4.1 results: the curves of Fig. 3 / 8 and the per-image data of the checks.
+
+    Args:
+        terms: per-image arrays or tensors as `condition_terms` returns them (`correct`, `smooth`, `linear`
+            `[len(etas), B]`, `clean_correct` and `grad_ratio` `[B]`)
+        etas: the perturbation sizes, `etas[0]` = 0
+        L: the smoothness constant used
+        n_infer: the inference samples S_I
+
+    Returns:
+        `{eta, L, n_infer, accuracy, smooth, linear, images, grad_ratio}`: shares per eta; `images` holds the flags
+        per eta (`pack_bits`) and `clean_correct`; `grad_ratio` the ratios rounded to 4 decimals.
+    """
+    flags = {k: np.asarray(terms[k], dtype=bool) for k in ('correct', 'smooth', 'linear')}
+    return dict(eta=list(etas), L=L, n_infer=n_infer, accuracy=flags['correct'].mean(1).tolist(),
+                smooth=flags['smooth'].mean(1).tolist(), linear=flags['linear'].mean(1).tolist(),
+                images=dict(clean_correct=pack_bits(terms['clean_correct']),
+                            **{k: [pack_bits(row) for row in v] for k, v in flags.items()}),
+                grad_ratio=[round(float(r), 4) for r in np.asarray(terms['grad_ratio'])])
+
 def smoothing_experiment(exp: Experiment, generator: torch.Generator) -> dict:
-    """Section 4.1 for one noise-trained model: smoothed as its spec says, the condition curves over eta (Fig. 3, 8).
+    """Section 4.1 for one noise-trained model: smoothed as its spec says, the condition terms over eta (Fig. 3, 8).
 
     Args:
         exp: the trained model with its settings and test images (`load_experiment`)
         generator: draws every sample set of the section, in turn (`run_section` seeds it)
 
     Returns:
-        `{'curves': {eta, L, n_infer, accuracy, smooth, linear}}` (`condition_curves`); prints a summary line.
+        `{'curves': saved_curves(...)}` (`condition_terms`); prints a summary line.
     """
     smoothed = Smoothed(exp.model, math.sqrt(exp.config.noise_var), exp.spec.smoothing_draws)
     etas, n_infer = eta_grid(exp.config.dataset, 2, exp.settings['n_eta']), exp.settings['n_infer']
     if exp.spec.smoothing_n_infer is not None: n_infer = min(n_infer, exp.spec.smoothing_n_infer)  # the ResNets: 50
-    curves = condition_curves(smoothed, exp.x, exp.y, etas, N_ATTACK, n_infer, generator=generator)
-    print(f"{exp.label} (L = {smoothed.L:g}):", {k: [round(v, 3) for v in vals] for k, vals in curves.items()})
-    return dict(curves=dict(eta=etas, L=smoothed.L, n_infer=n_infer, **curves))
+    terms = condition_terms(smoothed, exp.x, exp.y, etas, N_ATTACK, n_infer, generator=generator)
+    curves = saved_curves(terms, etas, smoothed.L, n_infer)
+    print(f"{exp.label} (L = {smoothed.L:g}):", {k: [round(v, 3) for v in curves[k]] for k in
+                                                 ('accuracy', 'smooth', 'linear')},
+          f"largest gradient ratio {max(curves['grad_ratio']):.3g}")
+    return dict(curves=curves)
 
 # %% ../nbs/06_smoothing.ipynb #5af470c8
-def verdict_c3(curves: dict) -> dict:
-    """C3: smooth share ~0 at the largest eta (<= 0.05); linear share within 0.1 of accuracy at the smallest eta > 0.
+def condition_arrays(curves: dict) -> dict[str, np.ndarray]:
+    """One model's per-image data of section 4.1 from its saved curves (`saved_curves`), as float arrays.
 
     Args:
-        curves: one model's condition curves (`smoothing_experiment`), `eta[0]` = 0
+        curves: one model's entry of `results['curves']`
 
     Returns:
-        `holds`, `smooth_share_at_max_eta` and `linear_minus_accuracy_at_small_eta`.
+        `clean_correct` and `grad_ratio` `[B]`; `correct`, `smooth` and `linear` `[n_eta, B]` (0.0 / 1.0).
     """
-    smooth_end, gap = curves['smooth'][-1], abs(curves['linear'][1] - curves['accuracy'][1])
-    return dict(holds=bool(smooth_end <= 0.05 and gap <= 0.1), smooth_share_at_max_eta=smooth_end,
-                linear_minus_accuracy_at_small_eta=curves['linear'][1] - curves['accuracy'][1])
+    images = curves['images']
+    return dict(clean_correct=unpack_bits(images['clean_correct']), grad_ratio=np.asarray(curves['grad_ratio']),
+                **{k: np.stack([unpack_bits(b) for b in images[k]]) for k in ('correct', 'smooth', 'linear')})
+
+def _premise_share(agree: np.ndarray, premise: np.ndarray) -> np.ndarray:
+    "Statistic: the mean of `agree` over the images with `premise` (resampled `[R, n]` arrays)."
+    return agree.sum(1) / np.maximum(premise.sum(1), 1)
+
+def model_checks(name: str, curves: dict) -> dict:
+    """Section 4.1's checks of one model: C3 (smooth share, linear gap), C2 (Thm 3.4 violations, smoothness), C1.
+
+    Args:
+        name: the model's name (the last part of every key)
+        curves: its saved curves (`saved_curves`), `eta[0]` = 0 and at least one positive eta
+
+    Returns:
+        `{claim key: check}` (`snn_robust.evidence.check`, `count_check`).
+    """
+    out = {}
+    def put(fn, claim, test, *args, parts=(), **numbers):
+        key = claim_key(claim, test, *parts, name)  # the model's name last
+        out[key] = fn(key, *args, **numbers)
+    a, eta, L = condition_arrays(curves), curves['eta'], curves['L']
+    gap = a['linear'] - a['correct']
+    put(check, 'C3', 'smooth_vanishes', [a['smooth'][-1]], eta=eta[-1])
+    put(check, 'C3', 'linear_tracks', [gap[1]], eta=eta[1], accuracy=round(curves['accuracy'][1], 4),
+        linear=round(curves['linear'][1], 4))
+    for i in range(1, len(eta)): put(check, 'C3', 'linear_gap', [gap[i]], parts=(f'eta={eta[i]:g}',), eta=eta[i])
+    met, wrong = a['smooth'][1:] > 0, a['correct'][1:] == 0  # [positive eta, image]
+    put(count_check, 'C2', 'smoothed', (met & wrong).any(0).sum(), met.any(0).sum(), unit='image',
+        pairs=int(met.sum()), pair_violations=int((met & wrong).sum()), L=L)
+    put(check, 'C2', 'smoothness', [a['grad_ratio'] > 1], max_ratio=round(float(a['grad_ratio'].max()), 4), L=L)
+    premise = a['clean_correct']
+    agree = (a['linear'][1:] == a['correct'][1:]).mean(0) * premise
+    put(check, 'C1', 'trained', [agree, premise], _premise_share, clean_correct=int(premise.sum()))
+    return out
 
 def verdicts(results: dict) -> dict:
-    """Section 4.1's verdicts: C3 for each model that ran.
+    """Section 4.1's checks for each model that ran: C3, and C2 and C1 on the trained (smoothed) models.
 
     Args:
         results: section 4.1's results (`run_section`, `load_results`)
 
     Returns:
-        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
-        them: 'C3/<model>'.
+        `{claim key: check}`, keys as `claim_key` makes them, the model's name last: 'C3/smooth_vanishes/<model>',
+        'C3/linear_tracks/<model>', 'C3/linear_gap/eta=<eta>/<model>', 'C2/smoothed/<model>',
+        'C2/smoothness/<model>', 'C1/trained/<model>'.
     """
-    return {claim_key('C3', name): verdict_c3(c) for name, c in results['curves'].items()}
+    return {k: v for name, curves in results['curves'].items() for k, v in model_checks(name, curves).items()}

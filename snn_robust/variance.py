@@ -4,16 +4,19 @@
 
 # %% ../nbs/07_variance.ipynb #529dd304
 from __future__ import annotations
+import hashlib
 from typing import Sequence
 import numpy as np
 import torch
-from .attacks import attack_sweep, eta_grid
-from .core import StochasticClassifier, check_labels, sample_probs
+from .attacks import attack_gradient, eta_grid, fgm_step
+from .core import StochasticClassifier, check_labels, mc_probs, sample_probs
+from .evidence import check
 from .experiments import Experiment, variance_pairs
 from .paper import N_ATTACK, claim_key
 
 # %% auto #0
-__all__ = ['prediction_variance', 'variance_experiment', 'verdict_c4', 'verdict_c5', 'verdicts']
+__all__ = ['prediction_variance', 'attacked_correct', 'image_digest', 'saved_accuracy', 'variance_experiment', 'pair_checks',
+           'verdicts']
 
 # %% ../nbs/07_variance.ipynb #82b14a23
 def prediction_variance(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
@@ -35,6 +38,58 @@ def prediction_variance(model: StochasticClassifier, x: torch.Tensor, y: torch.T
     probs = sample_probs(model, x, n_samples, generator=generator, chunk_size=chunk_size)
     return probs.gather(2, y.expand(n_samples, -1)[..., None]).squeeze(2).var(0, unbiased=False)
 
+# %% ../nbs/07_variance.ipynb #5ad51b70
+def attacked_correct(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float],
+                     n_attack: int, n_infer: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Per input and eta: f^I classifies the FGM (L2) example correctly; one attack gradient, a fresh set I per eta.
+
+    Args:
+        model: a stochastic classifier (`PROTOCOL`)
+        x: clean inputs `[B, ...]` in [0, 1] (the steps are clipped to [0, 1])
+        y: true labels `[B]`
+        etas: perturbation sizes, each >= 0
+        n_attack: attack samples S_A of the gradient
+        n_infer: inference samples S_I of each set I
+        generator: draws the attack set, then one inference set per eta; None: seeded from the global RNG
+
+    Returns:
+        `[len(etas), B]` booleans on the CPU; their mean over B is `attack_sweep`'s accuracy for the same draws.
+    """
+    grad = attack_gradient(model, x, y, n_attack, generator=generator)
+    return torch.stack([(mc_probs(model, fgm_step(x, grad, eta), n_infer, generator=generator).argmax(1) == y).cpu()
+                        for eta in etas])
+
+def image_digest(x: torch.Tensor) -> str:
+    """A short digest of the test images' bytes: two models with the same digest were evaluated on the same images.
+
+    Args:
+        x: the images `[B, ...]`
+
+    Returns:
+        The first 16 hex digits of the SHA-256 of their float32 bytes (and shape).
+    """
+    data = x.detach().to('cpu', torch.float32).contiguous()
+    return hashlib.sha256(str(tuple(data.shape)).encode() + data.numpy().tobytes()).hexdigest()[:16]
+
+def saved_accuracy(correct: np.ndarray | torch.Tensor, etas: Sequence[float], n_attack: int, n_infer: int,
+                   images: str) -> dict:
+    """One model's accuracy under attack as `results.json` keeps it (Fig. 4's lower row; the C5 check's data).
+
+    Args:
+        correct: `[len(etas), B]` outcomes (`attacked_correct`), `etas[0]` = 0
+        etas: the perturbation sizes
+        n_attack: attack samples S_A
+        n_infer: inference samples S_I
+        images: the test images' digest (`image_digest`)
+
+    Returns:
+        `{eta, accuracy, n_attack, n_infer, images, attacked}`: the accuracy per eta, and `attacked`, each image's
+        accuracy averaged over the positive eta (rounded to 4 decimals).
+    """
+    correct = np.asarray(correct, dtype=np.float64)
+    return dict(eta=list(etas), accuracy=correct.mean(1).tolist(), n_attack=n_attack, n_infer=n_infer, images=images,
+                attacked=[round(float(v), 4) for v in correct[1:].mean(0)])
+
 # %% ../nbs/07_variance.ipynb #83810481
 def variance_experiment(exp: Experiment, generator: torch.Generator) -> dict:
     """Section 4.2 for one model: prediction variances, and accuracy under FGM with S_A = 10 over eta (Figures 4, 5).
@@ -44,55 +99,51 @@ def variance_experiment(exp: Experiment, generator: torch.Generator) -> dict:
         generator: draws every sample set of the section, in turn (`run_section` seeds it)
 
     Returns:
-        `variance` (a list, one per test image) and `accuracy` (`{eta, accuracy, n_attack, n_infer}`).
+        `variance` (a list, one per test image, 4 significant digits) and `accuracy` (`saved_accuracy`).
     """
     var = prediction_variance(exp.model, exp.x, exp.y, exp.settings['variance_samples'], generator=generator)
     etas, n_infer = eta_grid(exp.config.dataset, 2, exp.settings['n_eta']), exp.settings['n_infer']
-    acc = attack_sweep(exp.model, exp.x, exp.y, etas, N_ATTACK, n_infer, generator=generator)
-    print(f"{exp.label}: mean prediction variance {var.mean():.4g}; accuracy under FGM {[round(a, 3) for a in acc]}")
-    return dict(variance=var.tolist(), accuracy=dict(eta=etas, accuracy=acc, n_attack=N_ATTACK, n_infer=n_infer))
+    correct = attacked_correct(exp.model, exp.x, exp.y, etas, N_ATTACK, n_infer, generator=generator)
+    acc = saved_accuracy(correct, etas, N_ATTACK, n_infer, image_digest(exp.x))
+    print(f"{exp.label}: mean prediction variance {var.mean():.4g}; accuracy under FGM "
+          f"{[round(a, 3) for a in acc['accuracy']]}")
+    return dict(variance=[float(f'{v:.4g}') for v in var.tolist()], accuracy=acc)
 
 # %% ../nbs/07_variance.ipynb #51ca2269
-def verdict_c4(var_low: Sequence[float] | torch.Tensor, var_high: Sequence[float] | torch.Tensor) -> dict:
-    """C4: the model the paper calls higher-variance has the larger mean prediction variance.
+def pair_checks(results: dict, low: str, high: str) -> dict:
+    """C4 and C5 for one pair: variance and accuracy under attack, higher- minus lower-variance model, per image.
 
     Args:
-        var_low: prediction variances of the lower-variance model of a pair, one per image
-        var_high: those of the higher-variance model
+        results: section 4.2's results with both models (`run_section`, `load_results`)
+        low: the model the paper calls lower-variance (e.g. 'bnn')
+        high: the higher-variance one (e.g. 'im')
 
     Returns:
-        `holds`, `mean_variance_low` and `mean_variance_high`.
+        `{'C4/variance/<low>/<high>': check, 'C5/robustness/<low>/<high>': check}` (`snn_robust.evidence.check`).
+
+    Raises:
+        ValueError: the two models were not evaluated on the same test images.
     """
-    lo, hi = float(torch.as_tensor(var_low).mean()), float(torch.as_tensor(var_high).mean())
-    return dict(holds=hi > lo, mean_variance_low=lo, mean_variance_high=hi)
-
-def verdict_c5(acc_low: Sequence[float], acc_high: Sequence[float]) -> dict:
-    """C5: the higher-variance model has the higher mean accuracy under attack over the positive eta.
-
-    Args:
-        acc_low: the lower-variance model's accuracy per eta, the first at eta = 0 (left out)
-        acc_high: the higher-variance model's, at the same etas
-
-    Returns:
-        `holds`, `mean_attacked_accuracy_low` and `mean_attacked_accuracy_high`.
-    """
-    lo, hi = float(np.mean(acc_low[1:])), float(np.mean(acc_high[1:]))
-    return dict(holds=hi > lo, mean_attacked_accuracy_low=lo, mean_attacked_accuracy_high=hi)
+    acc = results['accuracy']
+    if acc[low]['images'] != acc[high]['images']:
+        raise ValueError(f"models {low!r} and {high!r} must be evaluated on the same test images to be compared, "
+                         f"got image digests {acc[low]['images']!r} and {acc[high]['images']!r}")
+    var = {n: np.asarray(results['variance'][n]) for n in (low, high)}
+    attacked = {n: np.asarray(acc[n]['attacked']) for n in (low, high)}
+    c4, c5 = claim_key('C4', 'variance', low, high), claim_key('C5', 'robustness', low, high)
+    return {c4: check(c4, [var[high] - var[low]], mean_variance={n: float(f'{v.mean():.4g}') for n, v in var.items()}),
+            c5: check(c5, [attacked[high] - attacked[low]], clean_accuracy={n: acc[n]['accuracy'][0] for n in var},
+                      attacked_accuracy={n: round(float(v.mean()), 4) for n, v in attacked.items()})}
 
 def verdicts(results: dict) -> dict:
-    """Section 4.2's verdicts: C4 and C5 for each variance pair whose two models ran.
+    """Section 4.2's checks: C4 and C5 for each variance pair whose two models ran.
 
     Args:
         results: section 4.2's results (`run_section`, `load_results`)
 
     Returns:
-        `{claim key: verdict}`, each verdict a dict with `holds` and its numbers; the keys as `claim_key` makes
-        them: 'C4/bnn<im' and 'C5/bnn<im' for the pair ('bnn', 'im') (lower < higher variance), etc.
+        `{claim key: check}`, keys as `claim_key` makes them, the pair's model names last (lower, then higher
+        variance): 'C4/variance/bnn/im', 'C5/robustness/bnn/im', 'C4/variance/dropout0.3/dropout0.6', ...
     """
-    out = {}
-    for low, high in variance_pairs():
-        if low not in results['variance'] or high not in results['variance']: continue
-        out[claim_key('C4', f'{low}<{high}')] = verdict_c4(results['variance'][low], results['variance'][high])
-        out[claim_key('C5', f'{low}<{high}')] = verdict_c5(results['accuracy'][low]['accuracy'],
-                                                         results['accuracy'][high]['accuracy'])
-    return out
+    return {k: v for low, high in variance_pairs() if low in results['variance'] and high in results['variance']
+            for k, v in pair_checks(results, low, high).items()}

@@ -128,7 +128,7 @@ def test_generated_cifar_smoke_runs_the_resnet_half(generated_smoke):
     for table in ('table1_attack_length', 'table2_inference_samples'):
         assert all(label in (out / f'{table}.csv').read_text() for label in labels.values()), table
     claims = (out / 'claims.csv').read_text()
-    for row in ('C4/dropout0.3<dropout0.6', 'C6/fgsm/dropout0.3', 'C8/dropout0.6', 'C12/dropout0.3'):
+    for row in ('C4/variance/dropout0.3/dropout0.6', 'C6/fgsm/dropout0.3', 'C8/dropout0.6', 'C12/dropout0.3'):
         assert row in claims, row
 
 
