@@ -19,7 +19,14 @@ N_BOOT = 2000    # bootstrap resamples per interval
 Z = 1.959963984540054  # the standard normal's 97.5 % quantile
 
 def image_mean(values: np.ndarray) -> np.ndarray:
-    "The statistic of most checks: the mean over images (axis 1) of a per-image effect, per replicate (axis 0)."
+    """The statistic of most checks: the mean over the images of a per-image effect, per replicate.
+
+    Args:
+        values: `[R, n]`, replicate r's resampled per-image effects in row r
+
+    Returns:
+        `[R]`, the mean of each row.
+    """
     return values.mean(axis=1)
 
 def _as_samples(samples: Sequence) -> list[np.ndarray]:
@@ -125,7 +132,8 @@ def decide(test: Test, lo: float, hi: float, violations: int | None = None) -> s
     if test.rule == 'below': return 'holds' if hi < m else 'fails' if lo > m else 'inconclusive'
     return 'holds' if -m < lo and hi < m else 'fails' if lo > m or hi < -m else 'inconclusive'
 
-def check(key: str, samples: Sequence, statistic: Callable[..., np.ndarray] = image_mean, **numbers) -> dict:
+def check(key: str, samples: Sequence, statistic: Callable[..., np.ndarray] = image_mean,
+          **numbers: object) -> dict:
     """One check of a claim from paired per-image samples: the effect, its 95 % bootstrap interval, the verdict.
 
     Args:
@@ -144,7 +152,7 @@ def check(key: str, samples: Sequence, statistic: Callable[..., np.ndarray] = im
     b = bootstrap(samples, statistic)
     return dict(rule=test.rule, margin=test.margin, **b, verdict=decide(test, b['lo'], b['hi']), **numbers)
 
-def count_check(key: str, violations: int, cases: int, **numbers) -> dict:
+def count_check(key: str, violations: int, cases: int, **numbers: object) -> dict:
     """A theorem's check: `violations` counter-examples among `cases` inputs that meet its condition.
 
     Args:

@@ -8,8 +8,8 @@ import hashlib
 from typing import Sequence
 import numpy as np
 import torch
-from .attacks import attack_gradient, eta_grid, fgm_step
-from .core import StochasticClassifier, check_labels, mc_probs, sample_probs
+from .attacks import attack_gradient, eta_grid, step_sweep
+from .core import StochasticClassifier, check_labels, sample_probs
 from .evidence import check
 from .experiments import Experiment, variance_pairs
 from .paper import N_ATTACK, claim_key
@@ -56,8 +56,7 @@ def attacked_correct(model: StochasticClassifier, x: torch.Tensor, y: torch.Tens
         `[len(etas), B]` booleans on the CPU; their mean over B is `attack_sweep`'s accuracy for the same draws.
     """
     grad = attack_gradient(model, x, y, n_attack, generator=generator)
-    return torch.stack([(mc_probs(model, fgm_step(x, grad, eta), n_infer, generator=generator).argmax(1) == y).cpu()
-                        for eta in etas])
+    return step_sweep(model, x, y, grad, etas, n_infer, 2, generator, per_image=True).cpu()
 
 def image_digest(x: torch.Tensor) -> str:
     """A short digest of the test images' bytes: two models with the same digest were evaluated on the same images.
