@@ -22,6 +22,7 @@ from .experiments import (MODEL_SPECS, check_profile, discrepancy_table, load_re
                                     table1, table2)
 from .outputs import atomic_write, check_writable_dir, markdown_table, mean_std, save_table
 from .paper import CLAIMS, NOTEBOOKS, TESTS, paper_setting
+from .smoothing import condition_figures
 from .train import TrainConfig, check_seed, clean_accuracy, get_model
 
 # %% auto #0
@@ -622,7 +623,7 @@ def stand_in_checks(results: dict[str, list[dict]]) -> set[str]:
             out |= {k for k in r['claims'] if any(p in setting and not setting[p] for p in k.split('/')[2:])}
     return out
 
-SEED_FIGURES = {'08_attack_samples': sweep_figures}  # notebook: its figures over seeds (mean ± 1 sd)
+SEED_FIGURES = {'06_smoothing': condition_figures, '08_attack_samples': sweep_figures}  # over seeds (mean ± 1 sd)
 
 def seed_figures(results: dict[str, list[dict]], out_dir: Path) -> int:
     """Draw the figures that show every seed (`SEED_FIGURES`) into `out_dir`; how many.

@@ -4,7 +4,8 @@
 
 # %% ../nbs/06_smoothing.ipynb #d14bb554
 from __future__ import annotations
-import math
+import math, textwrap
+from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
@@ -12,12 +13,13 @@ from .attacks import attack_gradient, eta_grid, fgm_step
 from .evidence import check, count_check
 from .experiments import Experiment
 from .models import Smoothed
-from .paper import N_ATTACK, claim_key
+from .outputs import figure_groups, panel_figure, seed_curve, seeds_note
+from .paper import FIGURES, N_ATTACK, claim_key
 from .theory import linearise, terms_for
 
 # %% auto #0
-__all__ = ['condition_terms', 'pack_bits', 'unpack_bits', 'saved_curves', 'smoothing_experiment', 'condition_arrays',
-           'model_checks', 'verdicts']
+__all__ = ['condition_terms', 'pack_bits', 'unpack_bits', 'saved_curves', 'small_etas', 'smoothing_experiment',
+           'condition_figures', 'condition_arrays', 'model_checks', 'verdicts']
 
 # %% ../nbs/06_smoothing.ipynb #d888c216
 def condition_terms(smoothed: Smoothed, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float], n_attack: int,
@@ -101,8 +103,21 @@ def saved_curves(terms: dict, etas: Sequence[float], L: float, n_infer: int) -> 
                             **{k: [pack_bits(row) for row in v] for k, v in flags.items()}),
                 grad_ratio=[round(float(r), 4) for r in np.asarray(terms['grad_ratio'])])
 
+def small_etas(L: float) -> tuple[float, float]:
+    """Two perturbation sizes below 1/sqrt(L), where Theorem 3.4's condition can hold on images the attack moves.
+
+    Args:
+        L: the smoothness constant of the smoothed model (`Smoothed.L`)
+
+    Returns:
+        `(0.25 / sqrt(L), 0.5 / sqrt(L))`, rounded to 3 significant digits.
+    """
+    return tuple(float(f'{f / math.sqrt(L):.3g}') for f in (0.25, 0.5))
+
 def smoothing_experiment(exp: Experiment, generator: torch.Generator) -> dict:
     """Section 4.1 for one noise-trained model: smoothed as its spec says, the condition terms over eta (Fig. 3, 8).
+
+    The eta grid of the figures gets two small sizes (`small_etas`), so that Theorem 3.4 has cases to be tested on.
 
     Args:
         exp: the trained model with its settings and test images (`load_experiment`)
@@ -112,7 +127,8 @@ def smoothing_experiment(exp: Experiment, generator: torch.Generator) -> dict:
         `{'curves': saved_curves(...)}` (`condition_terms`); prints a summary line.
     """
     smoothed = Smoothed(exp.model, math.sqrt(exp.config.noise_var), exp.spec.smoothing_draws)
-    etas, n_infer = eta_grid(exp.config.dataset, 2, exp.settings['n_eta']), exp.settings['n_infer']
+    etas = sorted({*eta_grid(exp.config.dataset, 2, exp.settings['n_eta']), *small_etas(smoothed.L)})
+    n_infer = exp.settings['n_infer']
     if exp.spec.smoothing_n_infer is not None: n_infer = min(n_infer, exp.spec.smoothing_n_infer)  # the ResNets: 50
     terms = condition_terms(smoothed, exp.x, exp.y, etas, N_ATTACK, n_infer, generator=generator)
     curves = saved_curves(terms, etas, smoothed.L, n_infer)
@@ -120,6 +136,33 @@ def smoothing_experiment(exp: Experiment, generator: torch.Generator) -> dict:
                                                  ('accuracy', 'smooth', 'linear')},
           f"largest gradient ratio {max(curves['grad_ratio']):.3g}")
     return dict(curves=curves)
+
+# %% ../nbs/06_smoothing.ipynb #9581e549
+def condition_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
+    """Figures 3 and 8 from section 4.1's results of one or more seeds: accuracy and the conditions' shares over eta.
+
+    Args:
+        per_seed: the section's results, one per seed, the same models in each; several: mean ± 1 sd over seeds
+        out_dir: where to save them (PNG and PDF, named as in `FIGURES`); None: not saved
+
+    Returns:
+        The matplotlib figures.
+    """
+    first, note = per_seed[0], seeds_note(len(per_seed))
+    def draw(ax, name):
+        eta, curves = first['curves'][name]['eta'], [r['curves'][name] for r in per_seed]
+        for field, label, style in (('accuracy', 'accuracy under attack', dict(color='k', marker='o')),
+                                    ('linear', r'$\min_c \tilde r_c > \|\delta\|$ (linear)',
+                                     dict(color='tab:blue', marker='s', linestyle='--')),
+                                    ('smooth', r'$\min_c r_c > \|\delta\|$ (smooth)',
+                                     dict(color='tab:red', marker='^', linestyle='--'))):
+            seed_curve(ax, eta, [c[field] for c in curves], label, **style)
+        title = f"smoothed {first['labels'][name]}" + (f' ({note})' if note else '')
+        ax.set_title(textwrap.fill(title, 50), fontsize=9)  # long stand-in labels
+        ax.set_xlabel(r'$\eta$'); ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel('share of images'); ax.legend(fontsize=7)
+    return [panel_figure(names, draw, stem, out_dir)
+            for stem, names in figure_groups(FIGURES['06_smoothing'], list(first['curves']), 'conditions').items()]
 
 # %% ../nbs/06_smoothing.ipynb #5af470c8
 def condition_arrays(curves: dict) -> dict[str, np.ndarray]:
@@ -156,8 +199,9 @@ def model_checks(name: str, curves: dict) -> dict:
     a, eta, L = condition_arrays(curves), curves['eta'], curves['L']
     gap = a['linear'] - a['correct']
     put(check, 'C3', 'smooth_vanishes', [a['smooth'][-1]], eta=eta[-1])
-    put(check, 'C3', 'linear_tracks', [gap[1]], eta=eta[1], accuracy=round(curves['accuracy'][1], 4),
-        linear=round(curves['linear'][1], 4))
+    i = next(i for i, e in enumerate(eta) if e > 0 and e not in small_etas(L))  # the figures' smallest positive eta
+    put(check, 'C3', 'linear_tracks', [gap[i]], eta=eta[i], accuracy=round(curves['accuracy'][i], 4),
+        linear=round(curves['linear'][i], 4))
     for i in range(1, len(eta)): put(check, 'C3', 'linear_gap', [gap[i]], parts=(f'eta={eta[i]:g}',), eta=eta[i])
     met, wrong = a['smooth'][1:] > 0, a['correct'][1:] == 0  # [positive eta, image]
     put(count_check, 'C2', 'smoothed', (met & wrong).any(0).sum(), met.any(0).sum(), unit='image',
