@@ -227,7 +227,7 @@ def notebook_markdown(path: str | Path) -> str:
 
 # %% ../nbs/01a_outputs.ipynb #0a1f000c
 def seed_curve(ax: Any, x: Sequence[float], curves: Sequence[Sequence[float]], label: str | None = None,
-               **style) -> Any:
+               **style: object) -> Any:
     """One curve per seed drawn as their mean with a ± 1 sd band (just the curve for one seed).
 
     Args:
