@@ -140,7 +140,7 @@ def checkpoint_digests(name: str, params: dict) -> dict[str, str | None]:
     """
     configs = notebook_models(name, params['profile'], params.get('seed', 0)) if 'profile' in params else {}
     paths = [checkpoint_path(config) for config in configs.values()]
-    return {p.name: _sha256(p)[:16] if p.exists() else None for p in paths}
+    return {p.name: _sha256(p)[:16] if p.is_file() else None for p in paths}
 
 def _stamp(name: str, params: dict, run_dir: Path, nbs: Path) -> tuple[dict, dict]:
     """The parameters notebook `name` declares (with `out_dir`), and the stamp a finished run of it is reused by:
@@ -568,7 +568,9 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
                            + f", {executor['jobs']} task(s) at a time, torch threads per task: {executor['threads']}.",
                            '']
     lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
-              f'## Figures (seed {seeds[0]})', '']
+              '## Figures', '', f'Seed {seeds[0]}' + ('' if len(seeds) == 1 else
+                                                     f", except the figures of {', '.join(SEED_FIGURES)}, which show "
+                                                     'every seed (mean ± 1 sd, as their titles say)') + '.', '']
     return '\n'.join(lines + [f'![{name}]({name})' for name in figures]) + '\n'
 
 def run_provenance(runs: Path, profile: str, seeds: Sequence[int], notebooks: Iterable[str]) -> dict:
@@ -864,7 +866,7 @@ def run_train(profile: str = 'quick', models: Sequence[str] = ('bnn', 'im'), see
     """
     check_profile(profile)
     test = load_split('fashion_mnist', 'test')
-    run = dict(labels={}, paper_setting={}, clean={})
+    run = dict(profile=profile, labels={}, paper_setting={}, clean={})
     for model in models:
         start, config = time.time(), MODEL_SPECS[model].config(profile, seed)
         run['clean'][model] = clean_accuracy(get_model(config, device), test, seed=seed)

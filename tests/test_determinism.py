@@ -74,7 +74,7 @@ def test_force_recomputes_a_finished_notebook(resumed):
 
 def assert_same_outputs(a: dict, b: dict):
     "Two runs' tables, per-notebook numbers and reports (but for their times) are bit-identical."
-    assert sorted(a) == sorted(b) and len([k for k in a if k.endswith('.csv')]) == 3 and len([k for k in a if k.endswith('results.json')]) == len(NOTEBOOKS)
+    assert sorted(a) == sorted(b) and len([k for k in a if k.endswith('.csv')]) == 4 and len([k for k in a if k.endswith('results.json')]) == len(NOTEBOOKS)
     for key in a:
         if key.endswith('REPORT.md'): assert report_numbers(a[key].decode()) == report_numbers(b[key].decode())
         else: assert a[key] == b[key], key

@@ -46,7 +46,7 @@ def test_reproduce_smoke_end_to_end(smoke_reproduce):
 
     # a failing training task: exit 1 with one line naming it, figures/ untouched. The failure: a folder where the BNN's
     # checkpoint should be written (bad data or a bad cache would be caught before any task runs, with exit code 2)
-    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    before = {str(p): (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob('*') if p.is_file()}
     blocked = checkpoint_path(experiment_config('bnn', 'smoke', 0), tmp_path / 'cache2'); blocked.mkdir(parents=True)
     failed = reproduce(tmp_path, '--notebooks', '07_variance', '--force', env={'SNN_ROBUST_CACHE': str(tmp_path / 'cache2')})
     assert failed.returncode == 1 and 'error: seed 0 train bnn failed (IsADirectoryError' in failed.stderr, failed.stderr[-2000:]
@@ -57,7 +57,7 @@ def test_reproduce_smoke_end_to_end(smoke_reproduce):
     failed = reproduce(tmp_path, '--notebooks', '07_variance', '--force', env={'MPLBACKEND': 'no_such_backend'})
     assert failed.returncode == 1 and 'a notebook failed (ValueError' in failed.stderr and 'Traceback' not in failed.stderr, failed.stderr[-2000:]
     assert executed.exists() and 'no_such_backend' in executed.read_text()
-    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()} == before
+    assert {str(p): (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob('*') if p.is_file()} == before
     assert sorted(p.name for p in (tmp_path / 'figures').iterdir()) == ['smoke']  # no temporary folder left behind
 
 
