@@ -1,8 +1,9 @@
 """The smoke profile's numbers against committed reference numbers (seed 0), so that a refactor cannot change them unnoticed.
 
 `tests/reference/smoke_seed0/` holds each section notebook's `results.json` and the claims table of a smoke run made when
-the core's counter-based random streams (Philox4x32-10) replaced one torch generator per realisation, which changed
-which numbers every seed draws (a deliberate change; the run before it had been bit-identical across refactors).
+the verdicts became evidence (issue 11: per-image data for paired bootstrap intervals, extreme predictions with one
+realisation per image, section 4.5's one-sample FGM, two small eta in section 4.1): new fields and new numbers, by design.
+Before that, the core's counter-based random streams (Philox4x32-10) had changed which numbers every seed draws.
 On another CPU the last bits of floating-point results may differ (and grow through one epoch of training), so the comparison has a tolerance: every
 number must be within 10 % (or 0.06 absolute: two of the smoke profile's 40 test images), and at least 90 % of them within
 1e-3 relative. A change of which random numbers a seed draws moves nearly every number by far more than that.
@@ -20,9 +21,24 @@ from snn_robust.paper import NOTEBOOKS
 REFERENCE = Path(__file__).parent / 'reference' / 'smoke_seed0'
 
 
+def per_image(obj):
+    "The numbers of per-image data (a long list of numbers, or a packed string of numbers or 0/1 flags), else None."
+    if isinstance(obj, str):
+        if len(obj) > 8 and set(obj) <= {'0', '1'}: return [int(c) for c in obj]  # flags, one character per image
+        try: values = [float(v) for v in obj.split()]
+        except ValueError: return None
+        return values if len(values) > 8 else None
+    if isinstance(obj, list) and len(obj) > 20 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj):
+        return obj
+    return None
+
+
 def leaves(obj, path=''):
-    "The numbers (and strings) of a JSON tree, by path."
-    if isinstance(obj, dict):
+    """The numbers (and strings) of a JSON tree, by path; per-image data as their count and mean, which survive another
+    CPU's last bits (one image's flag may flip where its two classes are within rounding of each other)."""
+    if (values := per_image(obj)) is not None:
+        yield f'{path}#n', str(len(values)); yield f'{path}#mean', math.fsum(values) / len(values)
+    elif isinstance(obj, dict):
         for k, v in obj.items(): yield from leaves(v, f'{path}/{k}')
     elif isinstance(obj, list):
         for i, v in enumerate(obj): yield from leaves(v, f'{path}[{i}]')
