@@ -195,11 +195,13 @@ if triton is not None:
             return libdevice.erfinv(v) * 1.4142135623730951
         return (w.to(tl.int64) < threshold).to(tl.float32)
 
-    # program (s, i): the numbers of Philox blocks start + i * BLOCK ... of stream s, with Triton's Philox4x32-10
+    # program p = s * programs + i: the numbers of Philox blocks start + i * BLOCK ... of stream s (Triton's
+    # Philox4x32-10); one grid axis of S * programs programs, since CUDA caps a grid's second axis at 65,535
     @triton.jit
-    def _triton_numbers(keys, out, start, blocks, threshold, GAUSSIAN: tl.constexpr, BLOCK: tl.constexpr):
-        s, b = tl.program_id(0), tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)  # pragma: no cover (compiled)
-        j, zero = start + b.to(tl.int64), tl.zeros([BLOCK], tl.uint32)
+    def _triton_numbers(keys, out, start, blocks, programs, threshold, GAUSSIAN: tl.constexpr, BLOCK: tl.constexpr):
+        p = tl.program_id(0).to(tl.int64)  # pragma: no cover (compiled)
+        s, b = p // programs, (p % programs) * BLOCK + tl.arange(0, BLOCK)
+        j, zero = start + b, tl.zeros([BLOCK], tl.uint32)
         lo, hi = (j & 0xFFFFFFFF).to(tl.uint32), (j >> 32).to(tl.uint32)
         w0, w1, w2, w3 = tl.philox(tl.load(keys + s), lo, hi, zero, zero)
         row, keep = out + s.to(tl.int64) * blocks * 4 + 4 * b, b < blocks
@@ -214,8 +216,9 @@ def _cuda_numbers(keys, start, blocks, threshold=None):
         counters = torch.arange(start, start + blocks, device=keys.device)
         return _torch_normal(keys, counters) if threshold is None else _torch_bernoulli(keys, counters, threshold)
     out, per_program = torch.empty(keys.shape[0], 4 * blocks, device=keys.device), 256
-    _triton_numbers[(keys.shape[0], triton.cdiv(blocks, per_program))](
-        keys, out, start, blocks, threshold or 0, GAUSSIAN=threshold is None, BLOCK=per_program)
+    programs = triton.cdiv(blocks, per_program)
+    _triton_numbers[(keys.shape[0] * programs,)](
+        keys, out, start, blocks, programs, threshold or 0, GAUSSIAN=threshold is None, BLOCK=per_program)
     return out
 
 def _numbers(streams, n, p=None):
