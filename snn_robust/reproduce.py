@@ -484,7 +484,7 @@ RULES_TEXT = (
     'architecture or data set, or generated data) are shown as **stand-in** and decide nothing. A claim fails if a '
     'deciding check fails, is inconclusive if one is and none fails, and holds if all hold.')
 
-def _one_line(text: str) -> str: return ' '.join(text.split())
+def _one_line(text: str) -> str: return ' '.join(text.split()).replace('$$', '$')  # display math inline: one line
 
 def claim_sections(claims: list[dict]) -> list[str]:
     """The report's claim-by-claim part: per claim the paper's sentence, its tests and a table of its checks.
