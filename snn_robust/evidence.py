@@ -10,7 +10,7 @@ import numpy as np
 from .paper import RULES, Test, claim_test
 
 # %% auto #0
-__all__ = ['LEVEL', 'N_BOOT', 'Z', 'VERDICTS', 'image_mean', 'bootstrap', 'clopper_pearson', 'decide', 'check', 'count_check',
+__all__ = ['LEVEL', 'N_BOOT', 'Z', 'image_mean', 'bootstrap', 'clopper_pearson', 'decide', 'check', 'count_check',
            'pool_estimates', 'pool']
 
 # %% ../nbs/03c_evidence.ipynb #3c0e0006
@@ -104,8 +104,6 @@ def clopper_pearson(k: int, n: int) -> tuple[float, float]:
     return lo, hi
 
 # %% ../nbs/03c_evidence.ipynb #3c0e0013
-VERDICTS = ('holds', 'fails', 'inconclusive', 'measured')
-
 def decide(test: Test, lo: float, hi: float, violations: int | None = None) -> str:
     """The verdict of one check from its 95 % interval `[lo, hi]`, by the rule its `Test` declares.
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_reproduce.ipynb #40c8982e
 from __future__ import annotations
-import argparse, datetime, hashlib, json, multiprocessing, os, re, resource, shutil, sys, tempfile, time
+import argparse, datetime, functools, hashlib, json, multiprocessing, os, re, resource, shutil, sys, tempfile, time
 import numpy as np
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
 from .attack_samples import sweep_figures
-from .bench import run_bench
+from .bench import machine_description, run_bench
 from .checkpoints import checkpoint_path
 from .cli import EXECUTORS, SLURM_OPTIONS
 from .core import check_count, get_device
@@ -27,7 +27,7 @@ from .train import TrainConfig, check_seed, clean_accuracy, get_model
 
 # %% auto #0
 __all__ = ['RULES_TEXT', 'SEED_FIGURES', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash',
-           'checkpoint_digests', 'machine', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
+           'checkpoint_digests', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
            'default_jobs', 'task_threads', 'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args',
            'claim_sections', 'render_report', 'run_provenance', 'stand_in_checks', 'seed_figures', 'write_outputs',
            'device_here', 'check_executor_args', 'reproduce', 'run_train', 'run_command']
@@ -128,6 +128,11 @@ def package_hash() -> str:
         h.update(p.name.encode() + b'\0' + p.read_bytes() + b'\0')
     return h.hexdigest()[:16]
 
+@functools.lru_cache(maxsize=None)
+def _file_digest(path: Path, mtime_ns: int, size: int) -> str:
+    "The first 16 hex digits of a file's SHA-256, read once per version of the file (its time and size key the cache)."
+    return _sha256(path)[:16]
+
 def checkpoint_digests(name: str, params: dict) -> dict[str, str | None]:
     """The SHA-256 (16 hex digits) of each checkpoint notebook `name` loads with `params`; None where not trained yet.
 
@@ -140,7 +145,8 @@ def checkpoint_digests(name: str, params: dict) -> dict[str, str | None]:
     """
     configs = notebook_models(name, params['profile'], params.get('seed', 0)) if 'profile' in params else {}
     paths = [checkpoint_path(config) for config in configs.values()]
-    return {p.name: _sha256(p)[:16] if p.is_file() else None for p in paths}
+    stats = {p: p.stat() for p in paths if p.is_file()}  # a stamp is taken up to three times per notebook
+    return {p.name: _file_digest(p, s.st_mtime_ns, s.st_size) if (s := stats.get(p)) else None for p in paths}
 
 def _stamp(name: str, params: dict, run_dir: Path, nbs: Path) -> tuple[dict, dict]:
     """The parameters notebook `name` declares (with `out_dir`), and the stamp a finished run of it is reused by:
@@ -164,18 +170,6 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError): return None
     if head.returncode: return None
     return head.stdout.strip() + ('+changes' if dirty.stdout.strip() else '')
-
-def machine() -> str:
-    """This machine's processor, as the report names it.
-
-    Returns:
-        The CPU's model name (from /proc/cpuinfo where there is one, else `platform.processor()`) and core count.
-    """
-    import platform
-    try: names = [l.split(':', 1)[1].strip() for l in Path('/proc/cpuinfo').read_text().splitlines()
-                  if l.startswith('model name')]
-    except OSError: names = []
-    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 def reusable(run_dir: Path, stamp: dict) -> dict | None:
     """The times of the finished run in `run_dir` if it can be reused (it has the same `stamp`), else None.
@@ -222,7 +216,8 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
                  system=round(end.ru_stime - cpu.ru_stime, 1))
     stamp = _stamp(name, params, run_dir, nbs)[1]  # checkpoints the notebook trained itself now have digests
-    how = dict(commit=_git_commit(), machine=machine())
+    cpu = machine_description(torch.device('cpu'))
+    how = dict(commit=_git_commit(), machine=f"{cpu['cpu']}, {cpu['cores']} cores")
     atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, times=times, **how)).encode()))
     return load_results(results_path), 'ran', times
 
