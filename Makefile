@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 MATHJAX := $(VENV)/node_modules/mathjax/es5
 
-.PHONY: setup data slurm quick test sync readme lint docs nbtest pytest benchcheck bench lab
+.PHONY: setup data slurm quick test sync readme results lint docs nbtest pytest benchcheck bench lab
 setup: $(STAMP) data $(MATHJAX)/tex-mml-chtml.js
 
 $(STAMP): setup.py settings.ini
@@ -45,9 +45,13 @@ test: setup slurm sync lint docs nbtest pytest benchcheck
 # nbdev_export / nbdev_clean / make readme must not change anything: the notebooks are the source of the package and README.
 sync: $(STAMP)
 	@before="$$(git status --porcelain -- snn_robust nbs README.md; git diff -- snn_robust nbs README.md | sha1sum)"; \
-	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(MAKE) -s readme; \
+	$(BIN)/nbdev_export && $(MAKE) -s results && $(BIN)/nbdev_clean && $(MAKE) -s readme; \
 	after="$$(git status --porcelain -- snn_robust nbs README.md; git diff -- snn_robust nbs README.md | sha1sum)"; \
-	if [ "$$before" != "$$after" ]; then echo "nbdev_export/nbdev_clean/make readme changed files: run them and commit notebooks, package and README"; git status --short -- snn_robust nbs README.md; exit 1; fi
+	if [ "$$before" != "$$after" ]; then echo "nbdev_export/make results/nbdev_clean/make readme changed files: run them and commit notebooks, package and README"; git status --short -- snn_robust nbs README.md; exit 1; fi
+
+# the section notebooks' cells tagged `paper-results`: what the committed figures/paper report says of their claims
+results: $(STAMP)
+	$(BIN)/python -c "from snn_robust.reproduce import fill_results; [print('filled', p) for p in fill_results()]"
 
 # README.md is nbs/index.ipynb as Markdown
 readme: $(STAMP)

@@ -4,6 +4,7 @@
 
 # %% ../nbs/09_attack_length.ipynb #82183140
 from __future__ import annotations
+from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
@@ -13,11 +14,12 @@ from .core import StochasticClassifier, check_mc_args, model_chunk_plan, resolve
 from .data import load_split
 from .evidence import check
 from .experiments import Experiment
+from .outputs import PALETTE, panel_figure, seed_curve, seeds_title
 from .paper import EXTREME, EXTREME_IMAGES, N_ATTACK, TABLE1, TABLE_ETA, claim_key
 
 # %% auto #0
-__all__ = ['LOSS_SAMPLES', 'extreme_predictions', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'verdict_c9',
-           'verdict_c10', 'verdicts']
+__all__ = ['LOSS_SAMPLES', 'extreme_predictions', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'loss_figures',
+           'verdict_c9', 'verdict_c10', 'verdicts']
 
 # %% ../nbs/09_attack_length.ipynb #76b250e1
 def extreme_predictions(model: StochasticClassifier, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -125,6 +127,29 @@ def attack_length_experiment(exp: Experiment, generator: torch.Generator) -> dic
     print(f"{exp.label}: {out['extreme']} of {len(full)} single-sample predictions with max f_c = 1;",
           {n: round(v['mean_length'], 3) for n, v in out['lengths'].items()})
     return out
+
+# %% ../nbs/09_attack_length.ipynb #25dab69a
+def loss_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
+    """Figure 15 from appendix C.3's results of one or more seeds: FGM accuracy per attack loss, at S_A = 10 and 1.
+
+    Args:
+        per_seed: the section's results, one per seed, the same models in each; several: mean ± 1 sd over seeds
+        out_dir: where to save it (PNG and PDF, `fig15_attack_losses`); None: not saved
+
+    Returns:
+        The matplotlib figures: one, or none when no model's losses were compared.
+    """
+    first = per_seed[0]
+    def draw(ax, name):
+        runs = [r['losses'][name] for r in per_seed]
+        for n, style in zip(sorted(runs[0]['curves'], key=int, reverse=True), ('-', '--')):
+            for (loss, marker), colour in zip(zip(runs[0]['curves'][n], 'os*'), PALETTE):
+                seed_curve(ax, runs[0]['eta'], [c['curves'][n][loss] for c in runs], f'{loss.upper()}, $S_A$={n}',
+                           linestyle=style, marker=marker, color=colour)
+        ax.set_title(seeds_title(f"FGM per attack loss: {first['labels'][name]}", len(per_seed)))
+        ax.set_xlabel(r'$\eta$ ($L_2$)')
+        ax.set_ylabel('accuracy under attack'); ax.legend(ncol=2, handlelength=3)
+    return [panel_figure(list(first['losses']), draw, 'fig15_attack_losses', out_dir)] if first['losses'] else []
 
 # %% ../nbs/09_attack_length.ipynb #60ecf453
 def _indicators(results: dict, name: str, n: int) -> np.ndarray:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_attack_samples.ipynb #71f4a9b8
 from __future__ import annotations
-import math, textwrap
+import math
 from pathlib import Path
 from typing import Any, Sequence
 import numpy as np
@@ -14,13 +14,13 @@ from .core import StochasticClassifier
 from .evidence import check
 from .experiments import Experiment, variance_pairs
 from .models import as_deterministic
-from .outputs import figure_groups, panel_figure, seed_curve, seeds_note
+from .outputs import figure_groups, panel_figure, sample_style, seed_boxes, seed_curve, seeds_title
 from .paper import FIGURES, N_ATTACK_DETERMINISTIC, TABLE_ETA, claim_key
 from .theory import Linearisation, linearise, terms_for
 
 # %% auto #0
-__all__ = ['positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'sweep_figures', 'verdict_c6',
-           'verdict_c7', 'verdict_c8', 'verdicts']
+__all__ = ['positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'sweep_figures', 'cos_figures',
+           'verdict_c6', 'verdict_c7', 'verdict_c8', 'verdicts']
 
 # %% ../nbs/08_attack_samples.ipynb #08b00002
 def positive_hits(correct: torch.Tensor, etas: Sequence[float]) -> torch.Tensor:
@@ -124,18 +124,18 @@ def plot_sweep(ax: Any, sweeps: Sequence[dict], attack: str, title: str, determi
         partner_label: the partner's name, for the legend
     """
     key, first = ('fgsm_eta' if attack == 'fgsm' else 'eta'), sweeps[0]
-    colour = {s: f'C{i}' for i, s in enumerate(sorted({*first[attack], *(partners[0][attack] if partners else ())}))}
     for s in first[attack]:
-        seed_curve(ax, first[key], [sw[attack][s] for sw in sweeps], f'$S_A$={s}', marker='o', ms=3, color=colour[s])
+        seed_curve(ax, first[key], [sw[attack][s] for sw in sweeps], f'$S_A$={s}', **sample_style(s))
     if partners:
         for s in partners[0][attack]:
-            ax.plot(partners[0][key], np.mean([p[attack][s] for p in partners], 0), '--', lw=1, color=colour[s])
+            ax.plot(partners[0][key], np.mean([p[attack][s] for p in partners], 0), '--', lw=1,
+                    color=sample_style(s)['color'])
         ax.plot([], [], 'k--', lw=1, label=f'{partner_label} (dashed)')
     if deterministic:
         seed_curve(ax, first[key], [d['deterministic'] for d in deterministic], 'deterministic', linestyle=':', lw=2,
                    color='k')
-    ax.set_title(title, fontsize=9); ax.set_xlabel(r'$\eta$ ($L_\infty$)' if attack == 'fgsm' else r'$\eta$ ($L_2$)')
-    ax.set_ylabel('accuracy under attack'); ax.set_ylim(-0.02, 1.02); ax.legend(fontsize=7)
+    ax.set_title(title); ax.set_xlabel(r'$\eta$ ($L_\infty$)' if attack == 'fgsm' else r'$\eta$ ($L_2$)')
+    ax.set_ylabel('accuracy under attack'); ax.set_ylim(-0.02, 1.02); ax.legend()
 
 def sweep_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
     """Figures 5, 9 and 11-14 from section 4.3's results of one or more seeds (`run_section`), as the paper groups them.
@@ -149,12 +149,11 @@ def sweep_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -
     """
     first, figs = per_seed[0], []
     lower = {high: low for low, high in variance_pairs() if low in first['sweeps']}  # Figure 5's dashed partners
-    note = seeds_note(len(per_seed))
     for attack in ('fgm', 'fgsm', 'pgd'):
         def draw(ax, name):
-            label = f"{attack.upper()}: {first['labels'][name]}" + (f' ({note})' if note else '')
+            label = seeds_title(f"{attack.upper()}: {first['labels'][name]}", len(per_seed), 40)
             partner = lower.get(name) if attack == 'fgm' else None
-            plot_sweep(ax, [r['sweeps'][name] for r in per_seed], attack, textwrap.fill(label, 40),
+            plot_sweep(ax, [r['sweeps'][name] for r in per_seed], attack, label,
                        [r['deterministic'][name] for r in per_seed if name in r['deterministic']] if attack == 'fgm'
                        else (), [r['sweeps'][partner] for r in per_seed] if partner else (),
                        partner and first['labels'][partner].split(' (')[0])  # the label without its stand-in note
@@ -162,6 +161,30 @@ def sweep_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -
                                          attack).items():
             figs.append(panel_figure(names, draw, stem, out_dir))
     return figs
+
+# %% ../nbs/08_attack_samples.ipynb #7b371796
+def cos_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
+    """Figures 6 and 10 from section 4.3's results of one or more seeds: cos(alpha) of the closest class per S_A.
+
+    Args:
+        per_seed: the section's results, one per seed, the same models in each; several: the images of all seeds in
+            one box, each seed's mean as a dot, the inputs without a gradient summed over seeds
+        out_dir: where to save them (PNG and PDF, named as in `FIGURES`); None: not saved
+
+    Returns:
+        The matplotlib figures.
+    """
+    first = per_seed[0]
+    def draw(ax, name):
+        sweeps = [r['sweeps'][name] for r in per_seed]
+        sizes = list(sweeps[0]['cos'])
+        seed_boxes(ax, [[sw['cos'][s] for s in sizes] for sw in sweeps],
+                   [f"{s}\n[{sum(sw['no_gradient'][s] for sw in sweeps)}]" for s in sizes])
+        ax.set_xlabel('attack samples $S_A$ [inputs without a gradient: cos 0]')
+        ax.set_ylabel(r'$\cos\alpha$ of the class with minimal $\tilde r$')
+        ax.set_title(seeds_title(first['labels'][name], len(per_seed), 40))
+    return [panel_figure(names, draw, stem, out_dir)
+            for stem, names in figure_groups(FIGURES['08_attack_samples/cos'], list(first['sweeps']), 'cos').items()]
 
 # %% ../nbs/08_attack_samples.ipynb #95a6f23e
 def _n_positive(etas: Sequence[float]) -> int: return sum(e > 0 for e in etas)

@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_inference_samples.ipynb #9c8c132d
 from __future__ import annotations
+from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
 import torch
@@ -13,13 +14,14 @@ from .core import (DEFAULT_ROW_BYTES, StochasticClassifier, check_labels, check_
 from .data import Split, load_split
 from .evidence import check, image_mean
 from .experiments import Experiment
+from .outputs import PANEL, sample_style, save_figure, seed_boxes, seed_curve, seeds_title
 from .paper import TABLE_ETA, claim_key
 from .theory import linearise, terms_for
 
 # %% auto #0
 __all__ = ['pack', 'unpack', 'clean_correct', 'correctness_patterns', 'from_patterns', 'closest_margin_terms', 'attacked_correct',
-           'gradient_spread', 'prop35_on_images', 'inference_samples_experiment', 'relative_change', 'verdict_c11',
-           'verdict_c12', 'verdict_c13', 'verdict_c14', 'verdicts']
+           'gradient_spread', 'prop35_on_images', 'inference_samples_experiment', 'inference_figures',
+           'relative_change', 'verdict_c11', 'verdict_c12', 'verdict_c13', 'verdict_c14', 'verdicts']
 
 # %% ../nbs/10_inference_samples.ipynb #10a00003
 def pack(values: Iterable[float], digits: int = 3) -> str:
@@ -237,6 +239,42 @@ def inference_samples_experiment(exp: Experiment, generator: torch.Generator) ->
     out['prop35_inside'] = pack(inside)
     print(f"{exp.label}: clean accuracy {out['clean']}")
     return out
+
+# %% ../nbs/10_inference_samples.ipynb #8b9aaf96
+def inference_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
+    """Figures 7, 16 and 17 from section 4.5's results of one or more seeds: a figure per model over S_I.
+
+    Args:
+        per_seed: the section's results, one per seed, the same models in each; several: the images of all seeds in
+            one box with each seed's mean as a dot, the accuracy as mean ± 1 sd over seeds
+        out_dir: where to save them (PNG and PDF, `fig7_16_17_inference_samples_<model>`); None: not saved
+
+    Returns:
+        The matplotlib figures, one per model.
+    """
+    import matplotlib.pyplot as plt
+    first, figs = per_seed[0], []
+    ylabels = dict(grad_norm=r'$\|\nabla_x \min_c f^I_{y-c}\|$', product=r'$\cos\alpha \cdot \|\nabla\|$',
+                   cos=r'$\cos\alpha$')
+    for name, terms in first['terms'].items():
+        sizes = list(terms)
+        values = []  # per seed: {quantity: one array per S_I}
+        for r in per_seed:
+            norm, cos = ([unpack(r['terms'][name][s][k]) for s in sizes] for k in ('grad_norm', 'cos'))
+            values.append(dict(grad_norm=norm, product=[n * c for n, c in zip(norm, cos)], cos=cos))
+        fig, axes = plt.subplots(2, 2, figsize=(2 * PANEL[0], 2 * PANEL[1]))
+        for ax, (key, ylabel) in zip(axes.flat, ylabels.items()):
+            seed_boxes(ax, [v[key] for v in values], [str(s) for s in sizes])
+            ax.set_xlabel('inference samples $S_I$'); ax.set_ylabel(ylabel)
+        ax = axes.flat[3]
+        for s in sizes:
+            seed_curve(ax, first['attacked'][name]['eta'], [r['attacked'][name][s] for r in per_seed],
+                       f'$S_I$={s}', **sample_style(s))
+        ax.set_xlabel(r'$\eta$'); ax.set_ylabel('accuracy under FGM ($S_A$ = 1)'); ax.legend()
+        fig.suptitle(seeds_title(first['labels'][name], len(per_seed), 80)); fig.tight_layout()
+        if out_dir: save_figure(fig, Path(out_dir) / f'fig7_16_17_inference_samples_{name}')
+        figs.append(fig)
+    return figs
 
 # %% ../nbs/10_inference_samples.ipynb #4a4c7424
 def _means(arrays: dict) -> dict:

@@ -4,14 +4,15 @@
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0003
 from __future__ import annotations
-import csv, io, json, os, tempfile
+import csv, io, json, math, os, tempfile, textwrap
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['atomic_write', 'check_writable_dir', 'to_json', 'save_json', 'save_figure', 'boxplot_means', 'markdown_table',
-           'save_table', 'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown', 'seed_curve', 'seeds_note']
+__all__ = ['PALETTE', 'MARKERS', 'PANEL', 'STYLE', 'atomic_write', 'check_writable_dir', 'to_json', 'save_json', 'save_figure',
+           'sample_style', 'boxplot_means', 'markdown_table', 'save_table', 'mean_std', 'figure_groups', 'panel_figure',
+           'notebook_markdown', 'seed_curve', 'seeds_title', 'seed_boxes']
 
 # %% ../nbs/01a_outputs.ipynb #ae255610
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -107,8 +108,30 @@ def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pd
     save = lambda f, ext: fig.savefig(f, format=ext, bbox_inches='tight', dpi=150)
     return [atomic_write(Path(f'{stem}.{ext}'), lambda f, ext=ext: save(f, ext)) for ext in formats]
 
+# %% ../nbs/01a_outputs.ipynb #0a1f0010
+PALETTE = ('#0072B2', '#D55E00', '#009E73', '#E69F00', '#56B4E9', '#F0E442', '#CC79A7', '#999999')  # Okabe & Ito
+MARKERS = ('o', 's', '^', 'D', 'v', 'P', 'X', '*')
+PANEL = (3.4, 2.7)  # one panel, inches: a column of a two-column paper
+STYLE = {'figure.figsize': PANEL, 'figure.dpi': 100, 'savefig.dpi': 200, 'savefig.bbox': 'tight',
+         'font.size': 8, 'axes.titlesize': 8, 'axes.labelsize': 8, 'xtick.labelsize': 7, 'ytick.labelsize': 7,
+         'legend.fontsize': 6.5, 'legend.frameon': False, 'lines.linewidth': 1.2, 'lines.markersize': 3.5,
+         'axes.prop_cycle': f"cycler('color', {list(PALETTE)})", 'axes.spines.top': False,
+         'axes.spines.right': False, 'axes.grid': True, 'grid.alpha': 0.3, 'grid.linewidth': 0.5}
+
+def sample_style(n: int | str) -> dict[str, str]:
+    """The colour and marker of a sample size `n` (an S_A or S_I), the same in every figure.
+
+    Args:
+        n: the number of samples, at least 1 (or its string: a key of saved results)
+
+    Returns:
+        `{'color', 'marker'}`, by `n`'s position on a 1-2-5 scale (three steps per decade).
+    """
+    i = round(3 * math.log10(int(n)))
+    return dict(color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)])
+
 # %% ../nbs/01a_outputs.ipynb #d7d91239
-def boxplot_means(ax: Any, values: Sequence[Sequence[float]], labels: Sequence[str], color: str = 'tab:blue') -> Any:
+def boxplot_means(ax: Any, values: Sequence[Sequence[float]], labels: Sequence[str], color: str = PALETTE[0]) -> Any:
     """Box plots of each 1-D array in `values` with a white cross at its mean (the paper's Figures 4, 6, 7, 10, 16).
 
     Args:
@@ -186,7 +209,7 @@ def figure_groups(groups: dict[str, list[str]], names: Sequence[str], prefix: st
     return {**{k: v for k, v in out.items() if v}, **{f'{prefix}_{n}': [n] for n in names if n not in shown}}
 
 def panel_figure(names: Sequence[str], draw: Callable[[Any, str], object], stem: str | None = None,
-                 out_dir: str | Path | None = None, size: tuple[float, float] = (4.2, 3.4)) -> Any:
+                 out_dir: str | Path | None = None, size: tuple[float, float] = PANEL) -> Any:
     """A figure with a panel per model in `names`, filled by `draw(ax, name)`; saved as `<out_dir>/<stem>` if `out_dir`.
 
     Args:
@@ -254,13 +277,43 @@ def seed_curve(ax: Any, x: Sequence[float], curves: Sequence[Sequence[float]], l
         ax.fill_between(x, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
 
-def seeds_note(k: int) -> str:
-    """How a figure's caption names its seeds: '' for one seed, else 'mean ± sd over k seeds'.
+def seeds_title(title: str, k: int, width: int = 45) -> str:
+    """A figure's or panel's title wrapped at `width` characters; for several seeds, a line '(k seeds)' below it.
 
     Args:
-        k: the number of seeds
+        title: the title
+        k: the number of seeds the figure shows
+        width: the longest line (characters)
 
     Returns:
-        The note.
+        The title, with line breaks.
     """
-    return '' if k == 1 else f'mean ± sd over {k} seeds'
+    return textwrap.fill(title, width) + ('' if k == 1 else f'\n({k} seeds)')
+
+# %% ../nbs/01a_outputs.ipynb #0a1f0013
+def seed_boxes(ax: Any, per_seed: Sequence[Sequence[Sequence[float]]], labels: Sequence[str],
+               color: str = PALETTE[0]) -> Any:
+    """Box plots of every seed's values pooled, a white cross at the mean and a black dot at each seed's mean.
+
+    Args:
+        ax: a matplotlib `Axes`
+        per_seed: per seed, one 1-D array per box (the same boxes in each); NaN and infinite values are left out
+        labels: one tick label per box
+        color: the boxes' matplotlib colour
+
+    Returns:
+        `ax`.
+
+    Raises:
+        ValueError: no seeds, or a seed with another number of boxes than `labels`.
+    """
+    if not per_seed or any(len(s) != len(labels) for s in per_seed):
+        raise ValueError(f"per_seed must hold, for one or more seeds, {len(labels)} arrays (one per label), got "
+                         f"{[len(s) for s in per_seed]}")
+    finite = [[np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in s] for s in per_seed]
+    boxplot_means(ax, [np.concatenate([s[i] for s in finite]) for i in range(len(labels))], labels, color)
+    if len(per_seed) > 1:
+        for i in range(len(labels)):
+            means = [s[i].mean() for s in finite if len(s[i])]
+            ax.scatter(i + 1 + np.linspace(-0.12, 0.12, len(means)), means, s=6, color='k', zorder=4)
+    return ax

@@ -4,14 +4,16 @@
 
 # %% ../nbs/11_reproduce.ipynb #40c8982e
 from __future__ import annotations
-import argparse, datetime, functools, hashlib, json, multiprocessing, os, re, resource, shutil, sys, tempfile, time
+import argparse, csv, datetime, functools, hashlib, io, json, multiprocessing, os, re, resource, shutil, sys, tempfile
+import time
 import numpy as np
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
-from .attack_samples import sweep_figures
+from .attack_length import loss_figures
+from .attack_samples import cos_figures, sweep_figures
 from .bench import machine_description, run_bench
 from .checkpoints import checkpoint_path
 from .cli import EXECUTORS, SLURM_OPTIONS
@@ -20,17 +22,20 @@ from .data import cache_dir, check_dataset, load_split
 from .evidence import pool
 from .experiments import (MODEL_SPECS, check_profile, discrepancy_table, load_results, notebook_models,
                                     table1, table2)
-from .outputs import atomic_write, check_writable_dir, markdown_table, mean_std, save_table
+from .inference_samples import inference_figures
+from .outputs import STYLE, atomic_write, check_writable_dir, markdown_table, mean_std, save_table
 from .paper import CLAIMS, NOTEBOOKS, TESTS, paper_setting
 from .smoothing import condition_figures
 from .train import TrainConfig, check_seed, clean_accuracy, get_model
+from .variance import variance_figure
 
 # %% auto #0
-__all__ = ['RULES_TEXT', 'SEED_FIGURES', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash',
+__all__ = ['RULES_TEXT', 'SEED_FIGURES', 'RESULTS_TAG', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash',
            'checkpoint_digests', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
            'default_jobs', 'task_threads', 'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args',
            'claim_sections', 'render_report', 'run_provenance', 'stand_in_checks', 'seed_figures', 'write_outputs',
-           'device_here', 'check_executor_args', 'reproduce', 'run_train', 'run_command']
+           'device_here', 'check_executor_args', 'reproduce', 'section_evidence', 'fill_results', 'run_train',
+           'run_command']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 _CHECK_FIELDS = ('rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'violations')
@@ -565,7 +570,9 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
     lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
               '## Figures', '', f'Seed {seeds[0]}' + ('' if len(seeds) == 1 else
                                                      f", except the figures of {', '.join(SEED_FIGURES)}, which show "
-                                                     'every seed (mean ± 1 sd, as their titles say)') + '.', '']
+                                                     'every seed (their titles say so): curves as the mean with '
+                                                     "a ± 1 sd band, box plots with all seeds' images in one box "
+                                                     "and a dot at each seed's mean") + '.', '']
     return '\n'.join(lines + [f'![{name}]({name})' for name in figures]) + '\n'
 
 def run_provenance(runs: Path, profile: str, seeds: Sequence[int], notebooks: Iterable[str]) -> dict:
@@ -620,7 +627,9 @@ def stand_in_checks(results: dict[str, list[dict]]) -> set[str]:
             out |= {k for k in r['claims'] if any(p in setting and not setting[p] for p in k.split('/')[2:])}
     return out
 
-SEED_FIGURES = {'06_smoothing': condition_figures, '08_attack_samples': sweep_figures}  # over seeds (mean ± 1 sd)
+SEED_FIGURES = {'06_smoothing': (condition_figures,), '07_variance': (variance_figure,),  # figures over seeds
+                '08_attack_samples': (sweep_figures, cos_figures), '09_attack_length': (loss_figures,),
+                '10_inference_samples': (inference_figures,)}
 
 def seed_figures(results: dict[str, list[dict]], out_dir: Path) -> int:
     """Draw the figures that show every seed (`SEED_FIGURES`) into `out_dir`; how many.
@@ -634,8 +643,10 @@ def seed_figures(results: dict[str, list[dict]], out_dir: Path) -> int:
     """
     import matplotlib.pyplot as plt
     n = 0
-    for name, draw in SEED_FIGURES.items():
-        for fig in draw(results[name], out_dir) if name in results else []: plt.close(fig); n += 1
+    with plt.style.context(STYLE):
+        for name, draws in SEED_FIGURES.items():
+            for fig in (f for draw in draws for f in draw(results[name], out_dir)) if name in results else []:
+                plt.close(fig); n += 1
     return n
 
 def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
@@ -843,6 +854,69 @@ def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: It
     report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device, how)
     print(f'report: {report}', file=out)
     return report
+
+# %% ../nbs/11_reproduce.ipynb #7a5c0011
+RESULTS_TAG = 'paper-results'  # the tag of a section notebook's Markdown cell that `fill_results` writes
+
+def _csv_rows(path: Path) -> list[dict]: return list(csv.DictReader(io.StringIO(path.read_text())))
+
+def section_evidence(folder: str | Path, notebook: str) -> str:
+    """The Markdown of one section's results in a report's folder: its claims, their checks, the paper's numbers.
+
+    Args:
+        folder: a report's folder (`figures/<profile>`: `claims.csv`, `checks.csv`, `results/seed<k>/`)
+        notebook: the section notebook (a key of `NOTEBOOKS`)
+
+    Returns:
+        The Markdown: the section's checks (those its results hold) and the verdicts of the claims they belong to,
+        and for sections 4.4 and 4.5 the discrepancy table's rows.
+
+    Raises:
+        ValueError: an unknown notebook, or a folder without that notebook's results.
+    """
+    folder = Path(folder)
+    if notebook not in NOTEBOOKS: raise ValueError(f"notebook must be one of {NOTEBOOKS}, got {notebook!r}")
+    files = sorted(folder.glob(f'results/seed*/{notebook}.json'), key=lambda p: int(p.parent.name[4:]))
+    if not files: raise ValueError(f"folder {folder} holds no results of {notebook} (results/seed<k>/{notebook}.json)")
+    per_seed = [load_results(p) for p in files]
+    keys, profile = set(per_seed[0]['claims']), per_seed[0]['profile']
+    ids = {k.split('/')[0] for k in keys}
+    seeds = ', '.join(p.parent.name[4:] for p in files)
+    lines = [f"**Results of the `{profile}` profile**, seeds {seeds}, as the committed report "
+             f"([`figures/{folder.name}/REPORT.md`](../figures/{folder.name}/REPORT.md)) gives them; the rules behind "
+             "a verdict are in the report's first section.", '',
+             markdown_table(['claim', 'verdict', 'statement'], [[c['claim'], f"**{c['verdict']}**", c['statement']]
+                                                               for c in _csv_rows(folder / 'claims.csv')
+                                                               if c['claim'] in ids]), '',
+             markdown_table(['check', 'effect [95 % interval]', 'verdict', 'per seed'],
+                            [[f"`{c['check']}`", c['effect [95 % interval]'], c['verdict'], c['per seed']]
+                             for c in _csv_rows(folder / 'checks.csv') if c['check'] in keys])]
+    table = discrepancy_table({notebook: per_seed}, profile)
+    if table: lines += ['', "The paper's numbers next to ours:", '', markdown_table(*table)]
+    return '\n'.join(lines)
+
+def fill_results(nbs: str | Path = 'nbs', folder: str | Path = 'figures/paper') -> list[Path]:
+    """Write `section_evidence` into each section notebook's cells tagged `RESULTS_TAG`; the notebooks it changed.
+
+    Args:
+        nbs: the notebooks' folder
+        folder: the report's folder the results come from
+
+    Returns:
+        The notebooks rewritten (atomically; only where a tagged cell's text changed).
+    """
+    changed = []
+    for name in NOTEBOOKS:
+        path = Path(nbs) / f'{name}.ipynb'
+        nb, text = json.loads(path.read_text()), None
+        for cell in nb['cells']:
+            if RESULTS_TAG in cell.get('metadata', {}).get('tags', []):
+                text = text or section_evidence(folder, name)
+                if ''.join(cell['source']) != text:
+                    cell['source'] = text.splitlines(keepends=True); changed.append(path)
+        if path in changed:
+            atomic_write(path, lambda f, nb=nb: f.write((json.dumps(nb, indent=1, ensure_ascii=False) + '\n').encode()))
+    return sorted(set(changed))
 
 # %% ../nbs/11_reproduce.ipynb #0ee468e7
 def run_train(profile: str = 'quick', models: Sequence[str] = ('bnn', 'im'), seed: int = 0,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_smoothing.ipynb #d14bb554
 from __future__ import annotations
-import math, textwrap
+import math
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -13,7 +13,7 @@ from .attacks import attack_gradient, eta_grid, fgm_step
 from .evidence import check, count_check
 from .experiments import Experiment
 from .models import Smoothed
-from .outputs import figure_groups, panel_figure, seed_curve, seeds_note
+from .outputs import PALETTE, figure_groups, panel_figure, seed_curve, seeds_title
 from .paper import FIGURES, N_ATTACK, claim_key
 from .theory import linearise, terms_for
 
@@ -148,19 +148,18 @@ def condition_figures(per_seed: Sequence[dict], out_dir: str | Path | None = Non
     Returns:
         The matplotlib figures.
     """
-    first, note = per_seed[0], seeds_note(len(per_seed))
+    first = per_seed[0]
     def draw(ax, name):
         eta, curves = first['curves'][name]['eta'], [r['curves'][name] for r in per_seed]
         for field, label, style in (('accuracy', 'accuracy under attack', dict(color='k', marker='o')),
                                     ('linear', r'$\min_c \tilde r_c > \|\delta\|$ (linear)',
-                                     dict(color='tab:blue', marker='s', linestyle='--')),
+                                     dict(color=PALETTE[0], marker='s', linestyle='--')),
                                     ('smooth', r'$\min_c r_c > \|\delta\|$ (smooth)',
-                                     dict(color='tab:red', marker='^', linestyle='--'))):
+                                     dict(color=PALETTE[1], marker='^', linestyle='--'))):
             seed_curve(ax, eta, [c[field] for c in curves], label, **style)
-        title = f"smoothed {first['labels'][name]}" + (f' ({note})' if note else '')
-        ax.set_title(textwrap.fill(title, 50), fontsize=9)  # long stand-in labels
+        ax.set_title(seeds_title(f"smoothed {first['labels'][name]}", len(per_seed)))  # long stand-in labels
         ax.set_xlabel(r'$\eta$'); ax.set_ylim(-0.02, 1.02)
-        ax.set_ylabel('share of images'); ax.legend(fontsize=7)
+        ax.set_ylabel('share of images'); ax.legend()
     return [panel_figure(names, draw, stem, out_dir)
             for stem, names in figure_groups(FIGURES['06_smoothing'], list(first['curves']), 'conditions').items()]
 

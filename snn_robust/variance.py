@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_variance.ipynb #529dd304
 from __future__ import annotations
-import hashlib
+import hashlib, textwrap
+from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
@@ -12,11 +13,12 @@ from .attacks import attack_gradient, eta_grid, step_sweep
 from .core import StochasticClassifier, check_labels, sample_probs
 from .evidence import check
 from .experiments import Experiment, variance_pairs
+from .outputs import PALETTE, PANEL, save_figure, seed_boxes, seed_curve, seeds_title
 from .paper import N_ATTACK, claim_key
 
 # %% auto #0
-__all__ = ['prediction_variance', 'attacked_correct', 'image_digest', 'saved_accuracy', 'variance_experiment', 'pair_checks',
-           'verdicts']
+__all__ = ['prediction_variance', 'attacked_correct', 'image_digest', 'saved_accuracy', 'variance_experiment', 'variance_figure',
+           'pair_checks', 'verdicts']
 
 # %% ../nbs/07_variance.ipynb #82b14a23
 def prediction_variance(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
@@ -107,6 +109,38 @@ def variance_experiment(exp: Experiment, generator: torch.Generator) -> dict:
     print(f"{exp.label}: mean prediction variance {var.mean():.4g}; accuracy under FGM "
           f"{[round(a, 3) for a in acc['accuracy']]}")
     return dict(variance=[float(f'{v:.4g}') for v in var.tolist()], accuracy=acc)
+
+# %% ../nbs/07_variance.ipynb #56676617
+def variance_figure(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
+    """Figure 4 from section 4.2's results of one or more seeds: each pair's prediction variances and FGM accuracy.
+
+    Args:
+        per_seed: the section's results, one per seed, the same models in each; several: the images of all seeds in
+            one box with each seed's mean as a dot, and the accuracy as mean ± 1 sd over seeds
+        out_dir: where to save it (PNG and PDF, `fig4_prediction_variance`); None: not saved
+
+    Returns:
+        The matplotlib figures: one, or none when no pair of models ran.
+    """
+    import matplotlib.pyplot as plt
+    first = per_seed[0]
+    pairs = [p for p in variance_pairs() if all(n in first['variance'] for n in p)]
+    if not pairs: return []
+    fig, axes = plt.subplots(2, len(pairs), figsize=(PANEL[0] * len(pairs), 2 * PANEL[1]), squeeze=False)
+    for (top, bottom), pair in zip(axes.T, pairs):
+        labels = [textwrap.fill(first['labels'][n], 30) for n in pair]  # long stand-in labels: several lines
+        seed_boxes(top, [[r['variance'][n] for n in pair] for r in per_seed], labels)
+        top.set_ylabel('prediction variance'); top.set_yscale('symlog', linthresh=1e-4)
+        stand_in = all(not first['paper_setting'][n] for n in pair)
+        top.set_title(seeds_title('stand-in models' if stand_in else "the paper's models and data", len(per_seed)))
+        for n, style, label, colour in zip(pair, ('--', '-'), labels, PALETTE):
+            acc = [r['accuracy'][n] for r in per_seed]
+            seed_curve(bottom, acc[0]['eta'], [a['accuracy'] for a in acc], label, linestyle=style, marker='o',
+                       color=colour)
+        bottom.set_xlabel(r'$\eta$'); bottom.set_ylabel('accuracy under FGM ($S_A$ = 10)'); bottom.legend()
+    fig.tight_layout()
+    if out_dir: save_figure(fig, Path(out_dir) / 'fig4_prediction_variance')
+    return [fig]
 
 # %% ../nbs/07_variance.ipynb #51ca2269
 def pair_checks(results: dict, low: str, high: str) -> dict:
