@@ -59,7 +59,7 @@ def sample_size_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Ten
     Returns:
         `eta`, `fgsm_eta`; `fgm`, `fgsm` and `pgd` (`{S_A: accuracy per eta}`); `hits` (`{attack: {S_A:
         positive_hits}}`, tensors `[B]`); `cos` (`{S_A: cos alpha at the class of minimal r~}`, tensors `[B]`, 0 for
-        inputs without a gradient) and `no_gradient` (`{S_A: number of those inputs}`).
+        inputs with every r~_c infinite) and `no_gradient` (`{S_A: number of those inputs}`).
     """
     out = dict(eta=etas, fgsm_eta=fgsm_etas, fgm={}, fgsm={}, pgd={}, hits=dict(fgm={}, fgsm={}, pgd={}), cos={},
                no_gradient={})
@@ -168,7 +168,7 @@ def cos_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> 
 
     Args:
         per_seed: the section's results, one per seed, the same models in each; several: the images of all seeds in
-            one box, each seed's mean as a dot, the inputs without a gradient summed over seeds
+            one box, each seed's mean as a dot, the inputs with every r~_c infinite summed over seeds
         out_dir: where to save them (PNG and PDF, named as in `FIGURES`); None: not saved
 
     Returns:
@@ -180,7 +180,7 @@ def cos_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> 
         sizes = list(sweeps[0]['cos'])
         seed_boxes(ax, [[sw['cos'][s] for s in sizes] for sw in sweeps],
                    [f"{s}\n[{sum(sw['no_gradient'][s] for sw in sweeps)}]" for s in sizes])
-        ax.set_xlabel('attack samples $S_A$ [inputs without a gradient: cos 0]')
+        ax.set_xlabel(r'attack samples $S_A$ [inputs with all $\tilde r_c = \infty$: cos 0]')
         ax.set_ylabel(r'$\cos\alpha$ of the class with minimal $\tilde r$')
         ax.set_title(seeds_title(first['labels'][name], len(per_seed), 40))
     return [panel_figure(names, draw, stem, out_dir)

@@ -137,8 +137,8 @@ TESTS = {
                               'lower-variance model', 'above')},
     'C6': {'falls': Test('accuracy under attack (mean over the positive eta) at the smallest minus at the largest S_A',
                          'above')},
-    'C7': {'falls': Test('mean cos(alpha) at the smallest minus at the largest S_A (inputs without a gradient count '
-                         'as cos 0)', 'above')},
+    'C7': {'falls': Test('mean cos(alpha) at the smallest minus at the largest S_A (inputs with every r~_c infinite '
+                         'count as cos 0)', 'above')},
     'C8': {'deterministic': Test('accuracy under the 100-sample FGM (mean over the positive eta) of the stochastic '
                                  'minus the deterministic network', 'above')},
     'C9': {'extreme': Test('share of images with an extreme prediction, IM minus BNN', 'above'),

@@ -40,18 +40,20 @@ class RobustnessTerms:
     correct: torch.Tensor        # [B] argmax f^I(x + delta) == y, same sample set I
 
     def cos_at_min(self) -> torch.Tensor:
-        """cos alpha of the class with minimal r~ (Figure 6); 0 for inputs without a gradient (`no_gradient`).
+        """cos alpha of the class with minimal r~ (Figure 6); 0 for inputs where every r~_c is +inf (`no_gradient`).
 
         Returns:
-            cos alpha_c `[B]` at c = `min_class_linear`; 0 where every r~_c is +inf (the probabilities saturate, no
-            margin has a gradient, and the attack's step is orthogonal to all of them).
+            cos alpha_c `[B]` at c = `min_class_linear`; 0 where every r~_c is +inf: no margin's gradient points
+            against the step (the probabilities saturate and no margin has a gradient, or delta moves away from every
+            boundary), so no class is a closest one.
         """
         c = self.cos.gather(1, self.min_class_linear[:, None]).squeeze(1)
         return torch.where(self.no_gradient, torch.zeros_like(c), c)
 
     @property
     def no_gradient(self) -> torch.Tensor:
-        "`[B]` True for the inputs where every r~_c is +inf: no margin has a gradient (counted in Figures 6 and 10)."
+        """`[B]` True where every r~_c is +inf (counted in Figures 6 and 10): no margin has a gradient, or delta moves
+        away from every boundary (every cos alpha_c >= 0). The name keeps the saved results' key."""
         return ~torch.isfinite(self.r_linear.min(1).values)
 
     def summary(self) -> dict[str, float]:
