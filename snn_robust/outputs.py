@@ -180,17 +180,17 @@ def save_table(headers: Sequence[object], rows: Sequence[Sequence[object]], stem
             atomic_write(Path(f'{stem}.csv'), lambda f: f.write(buf.getvalue().encode()))]
 
 def mean_std(values: Sequence[float]) -> str:
-    """`mean ± std` of a list of numbers (just the value for one; counts stay integers).
+    """`mean ± std` of a list of numbers (just the value where there is one, or all are equal; whole numbers as such).
 
     Args:
         values: one number per seed, one or more
 
     Returns:
-        `'<mean> ± <sample std>'` with 4 and 2 significant digits; a lone value alone.
+        `'<mean> ± <sample std>'` with 4 and 2 significant digits; a lone value, or a constant, alone.
     """
     v = np.asarray(values, dtype=float)
-    fmt = (lambda a: f'{a:.0f}') if all(isinstance(x, int) for x in values) and len(v) == 1 else (lambda a: f'{a:.4g}')
-    return fmt(v.mean()) if len(v) == 1 else f'{v.mean():.4g} ± {v.std(ddof=1):.2g}'
+    if len(set(v.tolist())) == 1: return f'{v[0]:.0f}' if v[0].is_integer() and abs(v[0]) < 1e15 else f'{v[0]:.4g}'
+    return f'{v.mean():.4g} ± {v.std(ddof=1):.2g}'
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0006
 def figure_groups(groups: dict[str, list[str]], names: Sequence[str], prefix: str) -> dict[str, list[str]]:
