@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urldefrag, urlparse
 
 import pytest
+from ipykernel.ipkernel import IPythonKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / '_docs'
@@ -204,6 +205,11 @@ def test_jupyterlab_runs_the_section_notebook(browser, lab):
     page.wait_for_function("() => document.querySelector('.jp-Toolbar-kernelName')?.textContent.trim() == 'snn_robust'",
                            timeout=60_000)  # the notebook's kernel, as its metadata names it
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=60_000)
+    # opened, not changed: the notebook carries the kernel's language_info (settings.ini keeps it through nbdev_clean),
+    # so JupyterLab has nothing to write into it; on another Python its version differs and the notebook is modified
+    page.wait_for_timeout(2000)
+    same_python = json.loads(copy.read_text())['metadata'].get('language_info') == IPythonKernel.language_info
+    assert page.evaluate('() => !!document.querySelector(".jp-mod-dirty")') == (not same_python)
     page.locator('.lm-MenuBar-itemLabel', has_text='Run').first.click()
     page.locator('.lm-Menu-itemLabel', has_text=re.compile(r'^Run All Cells$')).click()
     page.wait_for_function(DONE, timeout=240_000, polling=1000)
