@@ -32,10 +32,10 @@ from .variance import variance_figure
 # %% auto #0
 __all__ = ['RULES_TEXT', 'SEED_FIGURES', 'RESULTS_TAG', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash',
            'checkpoint_digests', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
-           'default_jobs', 'task_threads', 'TaskFailed', 'done_line', 'run_tasks', 'check_reproduce_args',
-           'claim_sections', 'render_report', 'run_provenance', 'stand_in_checks', 'seed_figures', 'write_outputs',
-           'device_here', 'check_executor_args', 'reproduce', 'section_evidence', 'fill_results', 'run_train',
-           'run_command']
+           'default_jobs', 'task_threads', 'TaskFailed', 'run_progress', 'done_line', 'run_tasks',
+           'check_reproduce_args', 'claim_sections', 'render_report', 'run_provenance', 'stand_in_checks',
+           'seed_figures', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce', 'section_evidence',
+           'fill_results', 'run_train', 'run_command']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 _CHECK_FIELDS = ('rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'violations')
@@ -192,7 +192,8 @@ def reusable(run_dir: Path, stamp: dict) -> dict | None:
     previous = json.loads(done.read_text())
     return previous['times'] if previous.get('stamp') == stamp else None
 
-def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False) -> tuple[dict, str, dict]:
+def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False,
+                 progress: bool = False) -> tuple[dict, str, dict]:
     """Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times).
 
     Args:
@@ -201,6 +202,7 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
         run_dir: where the executed notebook, its figures, `results.json` and `run.json` go
         nbs: the notebooks' folder (`notebooks_dir`)
         force: run even where a finished run can be reused (`reusable`)
+        progress: show a bar over the notebook's cells (on stderr)
 
     Returns:
         `(results, status, times)`: the notebook's results (`load_results`), 'ran' or 'reused', and
@@ -215,7 +217,7 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
     pm.execute_notebook(str(nbs / f'{name}.ipynb'), str(run_dir / f'{name}.ipynb'), parameters=params,
-                        kernel_name='python3', progress_bar=False, cwd=str(nbs),
+                        kernel_name='python3', progress_bar=progress, cwd=str(nbs),
                         extra_arguments=['--IPKernelApp.log_level=CRITICAL'])  # no transport warnings in the log
     end = resource.getrusage(resource.RUSAGE_CHILDREN)
     times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
@@ -304,13 +306,13 @@ def run_task(task: Task, device: str, force: bool = False, progress: bool = Fals
         task: a training or notebook task
         device: where to train, e.g. 'cpu' (a notebook task's parameters carry its own)
         force: rerun a notebook whose finished run could be reused
-        progress: show a training progress bar
+        progress: show a training or notebook progress bar (epochs, or the notebook's cells)
 
     Returns:
         `(results, status, times)` as `train_task` or `run_notebook`.
     """
     if task.kind == 'train': return train_task(*task.args, device, progress)
-    return run_notebook(*task.args, notebooks_dir(), force)
+    return run_notebook(*task.args, notebooks_dir(), force, progress)
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
@@ -341,24 +343,48 @@ def _start_worker(threads: int):
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(threads)  # also for the notebooks' kernels
     torch.set_num_threads(threads)
 
-def _clock(start: float) -> str:
-    s = int(time.time() - start); return f'[{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}]'
+def _duration(seconds: float) -> str:
+    s = round(seconds); return f'{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}'
+
+def _clock(start: float) -> str: return f'[{_duration(time.time() - start)}]'
 
 class TaskFailed(Exception):
     "A task of the graph failed: the message names it, the error is the cause."
 
-def done_line(task: Task, outcome: tuple, start: float) -> str:
+def run_progress(done: dict, total: int, start: float) -> str:
+    """How far a run is: a bar over its tasks, how many are done, and the time left as the tasks run so far suggest.
+
+    Args:
+        done: `{task key: (results, status, times)}` of the finished tasks
+        total: the run's number of tasks
+        start: when the run started (`time.time()`)
+
+    Returns:
+        '[#####...............] k/total tasks, about h:mm:ss left' (no estimate before a task has run, i.e. while
+        every finished task was reused or loaded).
+    """
+    k, ran = len(done), sum(outcome[1] in ('ran', 'trained') for outcome in done.values())
+    full = round(20 * k / total)
+    left = f', about {_duration((time.time() - start) / ran * (total - k))} left' if ran and k < total else ''
+    return f"[{'#' * full}{'.' * (20 - full)}] {k}/{total} tasks{left}"
+
+def done_line(task: Task, outcome: tuple, start: float, done: dict, total: int) -> str:
     """The progress line of a finished task, whichever executor ran it.
 
     Args:
         task: the task
         outcome: its `(results, status, times)` (`run_task`)
         start: when the run started (`time.time()`)
+        done: the finished tasks, this one included (`run_progress`)
+        total: the run's number of tasks
 
     Returns:
-        '[h:mm:ss] done   seed <k> <what>: <status> (<seconds> s)'.
+        '[h:mm:ss] done   seed <k> <what>: <status> (<seconds> s)  <progress>'; a reused notebook names the time its
+        run took then.
     """
-    return f"{_clock(start)} done   {task.label}: {outcome[1]} ({outcome[2]['seconds']:.0f} s)"
+    status, seconds = outcome[1], outcome[2]['seconds']
+    took = f'its run took {seconds:.0f} s' if status == 'reused' else f'{seconds:.0f} s'
+    return f"{_clock(start)} done   {task.label}: {status} ({took})  {run_progress(done, total, start)}"
 
 def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False, out: TextIO = sys.stdout) -> dict:
     """Run the graph `tasks` with `jobs` tasks at once (worker processes where > 1); {key: (results, status, times)}.
@@ -381,7 +407,7 @@ def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False
         try: outcome = result()
         except Exception as e: raise TaskFailed(f'{task.label} failed ({type(e).__name__}: {e})') from e
         done[task.key] = outcome
-        print(done_line(task, outcome, start), file=out, flush=True)
+        print(done_line(task, outcome, start, done, len(tasks)), file=out, flush=True)
     if jobs == 1:
         for task in tasks:
             print(f'{_clock(start)} start  {task.label}', file=out, flush=True)
