@@ -33,9 +33,9 @@ from .variance import variance_figure
 __all__ = ['RULES_TEXT', 'SEED_FIGURES', 'RESULTS_TAG', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash',
            'checkpoint_digests', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
            'default_jobs', 'task_threads', 'TaskFailed', 'run_progress', 'done_line', 'run_tasks',
-           'check_reproduce_args', 'claim_sections', 'render_report', 'run_provenance', 'stand_in_checks',
-           'seed_figures', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce', 'section_evidence',
-           'fill_results', 'run_train', 'run_command']
+           'check_reproduce_args', 'claim_figures', 'claim_sections', 'render_report', 'run_provenance',
+           'stand_in_checks', 'seed_figures', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce',
+           'section_evidence', 'fill_results', 'run_train', 'run_command']
 
 # %% ../nbs/11_reproduce.ipynb #16d7a932
 _CHECK_FIELDS = ('rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'violations')
@@ -512,11 +512,34 @@ RULES_TEXT = (
 
 def _one_line(text: str) -> str: return ' '.join(text.split()).replace('$$', '$')  # display math inline: one line
 
-def claim_sections(claims: list[dict]) -> list[str]:
-    """The report's claim-by-claim part: per claim the paper's sentence, its tests and a table of its checks.
+def _figure_numbers(name: str) -> set[int]:
+    "The paper's figure numbers in a figure file's name: 'fig7_16_17_inference_samples_bnn.png' -> {7, 16, 17}."
+    found = re.match(r'fig((?:\d+_)*\d+)', name)
+    return {int(n) for n in found.group(1).split('_')} if found else set()
+
+def claim_figures(claim: str, figures: Sequence[str]) -> list[str]:
+    """The files among `figures` that show a claim's evidence (the figures its `Claim.evidence` names).
+
+    Args:
+        claim: a claim's id, e.g. 'C7'
+        figures: figure file names such as 'fig6_cos_im_dropout0.6.png' or 'fig7_16_17_inference_samples_bnn.png'
+
+    Returns:
+        Those whose numbers are among the claim's 'Fig. ...' list (ranges such as 11-14 included), in order.
+    """
+    wanted = set()
+    for listed in re.findall(r'Fig\. ([\d\s,a-z-]+)', CLAIMS[claim].evidence):
+        for item in listed.split(','):
+            first, _, last = re.sub('[a-z ]', '', item).partition('-')
+            if first: wanted |= set(range(int(first), int(last or first) + 1))
+    return [f for f in figures if _figure_numbers(f) & wanted]
+
+def claim_sections(claims: list[dict], figures: Sequence[str] = ()) -> list[str]:
+    """The report's claim-by-claim part: per claim the paper's sentence, its tests, a table of its checks, its figures.
 
     Args:
         claims: the claims' rows (`summarise_claims`)
+        figures: the report's figure files, each shown beside the claims it is evidence for (`claim_figures`)
 
     Returns:
         Markdown lines.
@@ -535,6 +558,8 @@ def claim_sections(claims: list[dict]) -> list[str]:
                                      [[f"`{c['check']}`", c['effect'], f"**{c['verdict']}**", c['seeds'], c['numbers']]
                                       for c in row['checks']]), '']
         else: lines += [f"Not run: {row['detail']}", '']
+        shown = claim_figures(row['claim'], figures)
+        if shown: lines += [' '.join(f'![{name}]({name})' for name in shown), '']
     return lines
 
 def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables: dict[str, tuple[list, list]],
@@ -550,7 +575,7 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
         not_run: `{'<notebook>/<model>': reason}`
         timings: one row per task: seed, task, seconds, user and system CPU seconds, status
         device: the device of the run
-        figures: the figures' file names, shown inline
+        figures: the figures' file names, each shown beside the claims it is evidence for, the others at the end
         executor: `{'seconds', 'jobs', 'threads'}` of this run, and `'on'`, the Dask cluster, where one ran it;
             None: not reported
         provenance: `{'commits', 'package', 'torch', 'machines', 'checkpoints'}` of the notebooks' runs
@@ -580,7 +605,10 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
               'table2_inference_samples': 'Table 2: clean test accuracy (%)'}
     for stem, title in titles.items():
         if stem in tables: lines += [f'## {title}', '', markdown_table(*tables[stem]), '']
-    lines += ['## The claims, check by check', ''] + claim_sections(claims)
+    lines += ['## The claims, check by check', '', f'Figures: seed {seeds[0]}' + ('' if len(seeds) == 1 else
+              f", except those of {', '.join(SEED_FIGURES)}, which show every seed (their titles say so): curves as "
+              "the mean with a ± 1 sd band, box plots with all seeds' images in one box and a dot at each seed's "
+              'mean') + '.', ''] + claim_sections(claims, figures)
     if not_run:
         by_model = {}
         for key, reason in sorted(not_run.items()):
@@ -593,13 +621,10 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
                                                                         else '')
                            + f", {executor['jobs']} task(s) at a time, torch threads per task: {executor['threads']}.",
                            '']
-    lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '',
-              '## Figures', '', f'Seed {seeds[0]}' + ('' if len(seeds) == 1 else
-                                                     f", except the figures of {', '.join(SEED_FIGURES)}, which show "
-                                                     'every seed (their titles say so): curves as the mean with '
-                                                     "a ± 1 sd band, box plots with all seeds' images in one box "
-                                                     "and a dot at each seed's mean") + '.', '']
-    return '\n'.join(lines + [f'![{name}]({name})' for name in figures]) + '\n'
+    lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '']
+    others = [name for name in figures if not any(name in claim_figures(c['claim'], figures) for c in claims)]
+    if others: lines += ['## Other figures', '', ' '.join(f'![{name}]({name})' for name in others), '']
+    return '\n'.join(lines)
 
 def run_provenance(runs: Path, profile: str, seeds: Sequence[int], notebooks: Iterable[str]) -> dict:
     """The code version of a report's notebook runs, refused where they differ.
