@@ -52,8 +52,11 @@ class RobustnessTerms:
 
     @property
     def no_gradient(self) -> torch.Tensor:
-        """`[B]` True where every r~_c is +inf (counted in Figures 6 and 10): no margin has a gradient, or delta moves
-        away from every boundary (every cos alpha_c >= 0). The name keeps the saved results' key."""
+        """`[B]` True where every r~_c is +inf (counted in Figures 6 and 10): no class is a closest one.
+
+        No margin has a gradient, or delta moves away from every boundary (every cos alpha_c >= 0). The name keeps the
+        key of the saved results.
+        """
         return ~torch.isfinite(self.r_linear.min(1).values)
 
     def summary(self) -> dict[str, float]:
