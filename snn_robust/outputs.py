@@ -112,7 +112,7 @@ def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pd
 PALETTE = ('#0072B2', '#D55E00', '#009E73', '#E69F00', '#56B4E9', '#F0E442', '#CC79A7', '#999999')  # Okabe & Ito
 MARKERS = ('o', 's', '^', 'D', 'v', 'P', 'X', '*')
 PANEL = (3.4, 2.7)  # one panel, inches: a column of a two-column paper
-STYLE = {'figure.figsize': PANEL, 'figure.dpi': 100, 'savefig.dpi': 200, 'savefig.bbox': 'tight',
+STYLE = {'figure.figsize': PANEL, 'figure.dpi': 100,  # saved at 150 dpi, cropped (`save_figure`)
          'font.size': 8, 'axes.titlesize': 8, 'axes.labelsize': 8, 'xtick.labelsize': 7, 'ytick.labelsize': 7,
          'legend.fontsize': 6.5, 'legend.frameon': False, 'lines.linewidth': 1.2, 'lines.markersize': 3.5,
          'axes.prop_cycle': f"cycler('color', {list(PALETTE)})", 'axes.spines.top': False,
@@ -131,6 +131,9 @@ def sample_style(n: int | str) -> dict[str, str]:
     return dict(color=PALETTE[i % len(PALETTE)], marker=MARKERS[i % len(MARKERS)])
 
 # %% ../nbs/01a_outputs.ipynb #d7d91239
+def _finite(values: Sequence[float]) -> np.ndarray:
+    v = np.asarray(values, dtype=float); return v[np.isfinite(v)]
+
 def boxplot_means(ax: Any, values: Sequence[Sequence[float]], labels: Sequence[str], color: str = PALETTE[0]) -> Any:
     """Box plots of each 1-D array in `values` with a white cross at its mean (the paper's Figures 4, 6, 7, 10, 16).
 
@@ -143,7 +146,7 @@ def boxplot_means(ax: Any, values: Sequence[Sequence[float]], labels: Sequence[s
     Returns:
         `ax`.
     """
-    values = [np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in values]
+    values = [_finite(v) for v in values]
     ax.boxplot(values, tick_labels=labels, patch_artist=True, showfliers=False, medianprops=dict(color='k'),
                boxprops=dict(facecolor=color, alpha=0.6))
     means = [v.mean() if len(v) else np.nan for v in values]
@@ -310,7 +313,7 @@ def seed_boxes(ax: Any, per_seed: Sequence[Sequence[Sequence[float]]], labels: S
     if not per_seed or any(len(s) != len(labels) for s in per_seed):
         raise ValueError(f"per_seed must hold, for one or more seeds, {len(labels)} arrays (one per label), got "
                          f"{[len(s) for s in per_seed]}")
-    finite = [[np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for v in s] for s in per_seed]
+    finite = [[_finite(v) for v in s] for s in per_seed]
     boxplot_means(ax, [np.concatenate([s[i] for s in finite]) for i in range(len(labels))], labels, color)
     if len(per_seed) > 1:
         for i in range(len(labels)):

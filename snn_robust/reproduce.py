@@ -622,7 +622,8 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
                            + f", {executor['jobs']} task(s) at a time, torch threads per task: {executor['threads']}.",
                            '']
     lines += [markdown_table(['seed', 'task', 'seconds', 'user CPU s', 'system CPU s', 'status'], timings), '']
-    others = [name for name in figures if not any(name in claim_figures(c['claim'], figures) for c in claims)]
+    shown = {name for c in claims for name in claim_figures(c['claim'], figures)}
+    others = [name for name in figures if name not in shown]
     if others: lines += ['## Other figures', '', ' '.join(f'![{name}]({name})' for name in others), '']
     return '\n'.join(lines)
 
@@ -959,15 +960,14 @@ def fill_results(nbs: str | Path = 'nbs', folder: str | Path = 'figures/paper') 
     changed = []
     for name in NOTEBOOKS:
         path = Path(nbs) / f'{name}.ipynb'
-        nb, text = json.loads(path.read_text()), None
-        for cell in nb['cells']:
-            if RESULTS_TAG in cell.get('metadata', {}).get('tags', []):
-                text = text or section_evidence(folder, name)
-                if ''.join(cell['source']) != text:
-                    cell['source'] = text.splitlines(keepends=True); changed.append(path)
-        if path in changed:
-            atomic_write(path, lambda f, nb=nb: f.write((json.dumps(nb, indent=1, ensure_ascii=False) + '\n').encode()))
-    return sorted(set(changed))
+        nb = json.loads(path.read_text())
+        cells = [c for c in nb['cells'] if RESULTS_TAG in c.get('metadata', {}).get('tags', [])]
+        text = section_evidence(folder, name) if cells else ''
+        if all(''.join(c['source']) == text for c in cells): continue
+        for c in cells: c['source'] = text.splitlines(keepends=True)
+        atomic_write(path, lambda f: f.write((json.dumps(nb, indent=1, ensure_ascii=False) + '\n').encode()))
+        changed.append(path)
+    return changed
 
 # %% ../nbs/11_reproduce.ipynb #0ee468e7
 def run_train(profile: str = 'quick', models: Sequence[str] = ('bnn', 'im'), seed: int = 0,
