@@ -8,7 +8,7 @@ import math, time
 from dataclasses import dataclass
 from functools import partial
 import torch
-from .core import (_mc_grad, _mc_mean, check_count, check_generator, check_real, resolve_generator,
+from .core import (_mc_loss_grad, _mc_mean, check_count, check_generator, check_real, resolve_generator,
                              StochasticClassifier)
 from .attacks import (LOSSES, AttackInfo, _check_dlr_classes, _clip, accuracy_estimate, check_attack_args,
                                 check_eta, pgd, project, random_in_ball)
@@ -107,7 +107,7 @@ def _apgd(model, x, y, eta, n_samples, steps, loss, norm, clip, rho, generator, 
     fn, reduce = LOSSES[loss]
     x, view = x.detach(), (-1,) + (1,) * (x.ndim - 1)
     def loss_grad(z):  # L(f^A(z), y) [B] and its gradient in z, for a fresh attack sample set A
-        return _mc_grad(model, z, lambda out: fn(out, y), n_samples, reduce, generator, chunk_size, precision, y)
+        return _mc_loss_grad(model, z, y, fn, n_samples, reduce, generator, chunk_size, precision)
     def to_ball(z): return _clip(x + project(z - x, eta, norm), clip)
     if start is None: start = random_in_ball(x.shape, eta, norm, generator, x.device, x.dtype)
     x_adv = to_ball(x + start.to(x))

@@ -8,8 +8,8 @@ import math, numbers
 from dataclasses import dataclass
 from typing import Sequence
 import torch
-from .core import (_mc_grad, _mc_mean, _sample_probs, check_count, check_labels, check_mc_args, check_real,
-                             resolve_generator, StochasticClassifier)
+from .core import (_mc_loss_grad, _mc_mean, _sample_probs, check_count, check_labels, check_mc_args,
+                             check_real, resolve_generator, StochasticClassifier)
 from .paper import ETA_MAX
 
 # %% auto #0
@@ -221,7 +221,7 @@ def attack_gradient(model: StochasticClassifier, x: torch.Tensor, y: torch.Tenso
 def _attack_gradient(model, x, y, n_samples, loss, targeted, generator, chunk_size, precision='fp32'):
     "`attack_gradient` on checked arguments and a resolved generator; `y` is checked against the logits' K."
     fn, reduce = LOSSES[loss]
-    _, grad = _mc_grad(model, x, lambda out: fn(out, y), n_samples, reduce, generator, chunk_size, precision, y)
+    _, grad = _mc_loss_grad(model, x, y, fn, n_samples, reduce, generator, chunk_size, precision)
     return -grad if targeted else grad
 
 def _step(grad, size, norm):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #635e62e7
 from __future__ import annotations
-import contextlib, inspect, math, numbers
+import collections, contextlib, inspect, itertools, math, numbers
 from typing import Callable, Iterable, Iterator
 import numba
 import numpy as np
@@ -13,12 +13,12 @@ import torch.nn as nn
 
 
 # %% auto #0
-__all__ = ['PHILOX_ROUNDS', 'STREAMS', 'PROTOCOL', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'PRECISIONS', 'REDUCTIONS', 'get_device',
-           'check_count', 'check_real', 'philox4x32', 'check_generator', 'Streams', 'sample_streams', 'draw_normal',
-           'draw_bernoulli', 'StochasticClassifier', 'check_model', 'GaussianLinear', 'chunk_plan', 'memory_budget',
-           'model_chunk_plan', 'check_inputs', 'check_labels', 'resolve_generator', 'check_precision', 'check_mc_args',
-           'autocast', 'check_logits', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits', 'mc_probs_nested',
-           'check_reduce', 'mc_grad', 'mc_jacobian']
+__all__ = ['PHILOX_ROUNDS', 'STREAMS', 'PROTOCOL', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'PRECISIONS', 'REDUCTIONS',
+           'GRAPH_CACHE', 'get_device', 'check_count', 'check_real', 'philox4x32', 'check_generator', 'Streams',
+           'sample_streams', 'draw_normal', 'draw_bernoulli', 'StochasticClassifier', 'check_model', 'GaussianLinear',
+           'chunk_plan', 'memory_budget', 'model_chunk_plan', 'check_inputs', 'check_labels', 'resolve_generator',
+           'check_precision', 'check_mc_args', 'autocast', 'check_logits', 'iter_sample_chunks', 'sample_probs',
+           'mc_probs', 'mc_logits', 'mc_probs_nested', 'check_reduce', 'mc_grad', 'GradientGraph', 'mc_jacobian']
 
 # %% ../nbs/00_core.ipynb #75ac31ee
 def get_device(device: str | torch.device = 'auto') -> torch.device:
@@ -196,26 +196,25 @@ if triton is not None:
         return (w.to(tl.int64) < threshold).to(tl.float32)
 
     # program p = s * programs + i: the numbers of Philox blocks start + i * BLOCK ... of stream s (Triton's
-    # Philox4x32-10); one grid axis of S * programs programs, since CUDA caps a grid's second axis at 65,535
+    # Philox4x32-10); one grid axis of S * programs programs, since CUDA caps a grid's second axis at 65,535. The
+    # four words of each block are interleaved in registers so that the program writes one contiguous run.
     @triton.jit
     def _triton_numbers(keys, out, start, blocks, programs, threshold, GAUSSIAN: tl.constexpr, BLOCK: tl.constexpr):
         p = tl.program_id(0).to(tl.int64)  # pragma: no cover (compiled)
-        s, b = p // programs, (p % programs) * BLOCK + tl.arange(0, BLOCK)
-        j, zero = start + b, tl.zeros([BLOCK], tl.uint32)
+        s, first = p // programs, (p % programs) * BLOCK
+        j, zero = start + first + tl.arange(0, BLOCK), tl.zeros([BLOCK], tl.uint32)
         lo, hi = (j & 0xFFFFFFFF).to(tl.uint32), (j >> 32).to(tl.uint32)
         w0, w1, w2, w3 = tl.philox(tl.load(keys + s), lo, hi, zero, zero)
-        row, keep = out + s.to(tl.int64) * blocks * 4 + 4 * b, b < blocks
-        tl.store(row, _triton_number(w0, threshold, GAUSSIAN), mask=keep)
-        tl.store(row + 1, _triton_number(w1, threshold, GAUSSIAN), mask=keep)
-        tl.store(row + 2, _triton_number(w2, threshold, GAUSSIAN), mask=keep)
-        tl.store(row + 3, _triton_number(w3, threshold, GAUSSIAN), mask=keep)
+        words = tl.reshape(tl.join(tl.join(w0, w2), tl.join(w1, w3)), [4 * BLOCK])  # w0 w1 w2 w3 of each block
+        k = 4 * first + tl.arange(0, 4 * BLOCK)  # the numbers' places in the stream's row
+        tl.store(out + s * blocks * 4 + k, _triton_number(words, threshold, GAUSSIAN), mask=k < 4 * blocks)
 
 def _cuda_numbers(keys, start, blocks, threshold=None):
     "`_torch_normal` (threshold None) or `_torch_bernoulli` of blocks start.. in one Triton kernel (else eager torch)."
     if triton is None:
         counters = torch.arange(start, start + blocks, device=keys.device)
         return _torch_normal(keys, counters) if threshold is None else _torch_bernoulli(keys, counters, threshold)
-    out, per_program = torch.empty(keys.shape[0], 4 * blocks, device=keys.device), 256
+    out, per_program = torch.empty(keys.shape[0], 4 * blocks, device=keys.device), 512  # measured best on an H200
     programs = triton.cdiv(blocks, per_program)
     _triton_numbers[(keys.shape[0] * programs,)](
         keys, out, start, blocks, programs, threshold or 0, GAUSSIAN=threshold is None, BLOCK=per_program)
@@ -296,9 +295,12 @@ def sample_streams(n_samples: int, generator: torch.Generator | None = None,
     """
     n_samples = check_count(n_samples)
     check_generator(generator)
-    keys = torch.randint(0, 2**62, (n_samples,), generator=generator,
+    return Streams(_stream_keys(n_samples, generator).to(device))
+
+def _stream_keys(n_samples, generator):
+    "S keys in [0, 2^62), int64 `[S]`, drawn from `generator` (the global RNG when None) on its device."
+    return torch.randint(0, 2**62, (n_samples,), generator=generator,
                          device=generator.device if generator is not None else 'cpu')
-    return Streams(keys.to(device))
 
 def _draw(shape, streams, device, dtype, p=None):
     dtype = dtype or torch.get_default_dtype()
@@ -345,6 +347,7 @@ def draw_bernoulli(shape: tuple[int, ...], p: float, streams: Streams | None,
 class StochasticClassifier(nn.Module):
     "Base class of the stochastic classifiers of Definition 3.1: subclasses implement `realisations`."
     classes: int | None = None  # number of classes K, where the model knows it
+    cuda_graphs = False  # `stream_logits` can be captured in a CUDA graph: no host synchronisation, no CPU-side draws
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a `ValueError` naming `x` if inputs of this shape cannot go through the model (subclasses refine this).
@@ -380,7 +383,19 @@ class StochasticClassifier(nn.Module):
             Logits `[S, B, K]`, slice s from realisation theta_s, differentiable with respect to `x`.
         """
         n_samples = check_count(n_samples)
-        return self.realisations(x.expand(n_samples, *x.shape), sample_streams(n_samples, generator, x.device))
+        return self.stream_logits(x, sample_streams(n_samples, generator, x.device))
+
+    def stream_logits(self, x: torch.Tensor, streams: Streams) -> torch.Tensor:
+        """`sample_logits` for given streams: logits `[S, B, K]` of the realisations of `streams` at the inputs `x`.
+
+        Args:
+            x: inputs `[B, ...]`, shared by all realisations
+            streams: S random streams (`sample_streams`), stream s draws realisation s
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `x`.
+        """
+        return self.realisations(x.expand(len(streams), *x.shape), streams)
 
 # %% ../nbs/00_core.ipynb #941a1feb
 PROTOCOL = 'sample_logits(x, n_samples, generator=None) -> [n_samples, B, K]'
@@ -524,7 +539,7 @@ def check_labels(y: torch.Tensor, batch: int, classes: int | None = None) -> Non
         got = type(y).__name__ if not isinstance(y, torch.Tensor) else y.dtype
         raise TypeError(f"y must be a tensor of integer class labels, got {got}")
     if y.shape != (batch,): raise ValueError(f"y must have shape [B] = [{batch}] like x, got {tuple(y.shape)}")
-    if y.numel() and (y.min() < 0 or (classes is not None and y.max() >= classes)):
+    if y.numel() and not ((y >= 0) & (y < classes) if classes is not None else y >= 0).all():  # one host sync
         raise ValueError(f"y must hold class labels in [0, {classes if classes is not None else 'K'}), "
                          f"got values in [{y.min().item()}, {y.max().item()}]")
 
@@ -596,7 +611,8 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     Returns:
         A context manager: `torch.autocast` for 'bf16', a no-op for 'fp32'.
     """
-    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == 'bf16' else contextlib.nullcontext()
+    if precision == 'fp32': return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)  # no cache: CUDA graphs need none
 
 # %% ../nbs/00_core.ipynb #5e0a7c3d
 def check_logits(model: StochasticClassifier, logits: torch.Tensor, n_samples: int, batch: int, grad: bool = False,
@@ -834,6 +850,75 @@ def _mc_grad(model, x, fn, n_samples, reduce, generator, chunk_size, precision='
             grad[rows] += torch.autograd.grad((transform(logits).sum(0) * upstream[rows]).sum() / n_samples, xc)[0]
         generator.set_state(end_state)
         return values.detach(), grad
+
+# %% ../nbs/00_core.ipynb #b1d4f2e7
+GRAPH_CACHE = 8  # captured gradients kept, least recently used dropped first (each holds its memory); 0: none
+
+class GradientGraph:
+    """A Monte-Carlo loss gradient of section 3.2 captured in a CUDA graph: `loss(f^S(x), y)` and its input gradient.
+
+    Args:
+        model: a classifier with `cuda_graphs` set, on CUDA, in the mode (train or eval) it is replayed in
+        x: inputs `[B, ...]` on CUDA; every replay takes inputs of this shape and dtype
+        y: labels `[B]`
+        n_samples: realisations S per gradient, all in one chunk
+        loss: `loss(f^S [B, K], y [B]) -> [B]`, free of host synchronisation
+        reduce: what f^S averages (`REDUCTIONS`)
+        precision: one of `PRECISIONS`
+    """
+    def __init__(self, model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
+                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], reduce: str = 'probs',
+                 precision: str = 'fp32') -> None:
+        self.x, self.y = x.detach().clone().requires_grad_(True), y.clone()
+        self.keys, transform = torch.zeros(n_samples, dtype=torch.int64, device=x.device), REDUCTIONS[reduce]
+        def run():  # _mc_grad's one-chunk computation, on the static tensors
+            with autocast(precision, x.device): logits = model.stream_logits(self.x, Streams(self.keys))
+            values = loss(transform(logits.to(x.dtype)).mean(0), self.y)
+            return values.detach(), torch.autograd.grad(values.sum(), self.x)[0]
+        side = torch.cuda.Stream(x.device)
+        side.wait_stream(torch.cuda.current_stream(x.device))
+        with torch.cuda.stream(side):
+            for _ in range(2): run()  # warm-up outside the graph: cuBLAS workspaces, autograd's buffers
+        torch.cuda.current_stream(x.device).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph): self.values, self.grad = run()
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replay at new inputs, labels and stream keys.
+
+        Args:
+            x: inputs shaped like the captured ones
+            y: their labels `[B]`
+            keys: the S streams' keys (`Streams.keys`)
+
+        Returns:
+            `(values, grad)`: the loss `[B]` and its gradient in x, new tensors.
+        """
+        with torch.no_grad(): self.x.copy_(x); self.y.copy_(y); self.keys.copy_(keys, non_blocking=True)
+        self.graph.replay()
+        return self.values.clone(), self.grad.clone()
+
+_GRAPHS: collections.OrderedDict = collections.OrderedDict()  # key -> GradientGraph, or None: seen once
+
+def _graph_key(model, x, y, n_samples, loss, reduce, precision):
+    "What a captured gradient depends on: the model (its tensors' memory and shapes, its mode) and the call's kind."
+    tensors = tuple((t.data_ptr(), t.shape, t.dtype) for t in itertools.chain(model.parameters(), model.buffers()))
+    return (id(model), model.training, tensors, x.shape, x.dtype, x.device, y.dtype, n_samples, loss, reduce,
+            precision)
+
+def _mc_loss_grad(model, x, y, loss, n_samples, reduce, generator, chunk_size, precision='fp32'):
+    "`_mc_grad` of `loss(f^S(x), y)`; a repeated one-chunk gradient of a `cuda_graphs` model replays a CUDA graph."
+    if not (x.device.type == 'cuda' and getattr(model, 'cuda_graphs', False)
+            and model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device) == (n_samples, x.shape[0])):
+        return _mc_grad(model, x, lambda out: loss(out, y), n_samples, reduce, generator, chunk_size, precision, y)
+    key = _graph_key(model, x, y, n_samples, loss, reduce, precision)
+    seen, graph = key in _GRAPHS, _GRAPHS.pop(key, None)
+    if seen and graph is None: graph = GradientGraph(model, x, y, n_samples, loss, reduce, precision)  # 2nd call
+    _GRAPHS[key] = graph  # the most recently used last
+    while len(_GRAPHS) > GRAPH_CACHE: _GRAPHS.popitem(last=False)
+    if graph is None:  # first call: eager, its logits checked
+        return _mc_grad(model, x, lambda out: loss(out, y), n_samples, reduce, generator, chunk_size, precision, y)
+    return graph(x, y, _stream_keys(n_samples, generator).to(x.device))
 
 # %% ../nbs/00_core.ipynb #70ea6ed7
 def mc_jacobian(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *, reduce: str = 'probs',

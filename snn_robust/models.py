@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from typing import Callable
 from torch.func import functional_call
 from .core import (DEFAULT_ROW_BYTES, StochasticClassifier, check_count, check_model, check_real, draw_normal,
-                             draw_bernoulli, sample_streams, Streams)
+                             draw_bernoulli, Streams)
 
 # %% auto #0
 __all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'DROPOUT_LAYERS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet',
@@ -137,19 +137,19 @@ class StochasticMLP(StochasticClassifier):
             raise ValueError(f"x must have {self.in_features} values per input (e.g. [B, 1, 28, 28]), "
                              f"got shape {tuple(x.shape)}")
 
-    def sample_logits(self, x: torch.Tensor, n_samples: int,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """Logits [n_samples, B, K]; `x` goes in once, shared by all realisations (one GEMM each way, first layer).
+    cuda_graphs = True  # its layers draw from the streams in Triton kernels and never synchronise with the host
+
+    def stream_logits(self, x: torch.Tensor, streams: Streams) -> torch.Tensor:
+        """Logits [S, B, K]; `x` goes in once, shared by all realisations (one GEMM each way, first layer).
 
         Args:
             x: inputs `[B, ...]` with `in_features` values each, e.g. images `[B, 1, 28, 28]`
-            n_samples: number of realisations S (>= 1)
-            generator: draws the S realisations' keys (`sample_streams`); None: the global RNG
+            streams: S random streams (`sample_streams`), stream s draws realisation s
 
         Returns:
             Logits `[S, B, K]`, slice s from realisation theta_s, differentiable with respect to `x`.
         """
-        return self._logits(x.flatten(1), sample_streams(check_count(n_samples), generator, x.device))
+        return self._logits(x.flatten(1), streams)
 
     def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
         """Logits [S, B, K]: realisation s draws all its weights from stream s.

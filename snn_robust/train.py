@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm  # text bars: the notebooks have no ipywidgets (tqdm.auto would warn in every one)
 from .checkpoints import checkpoint_lock, checkpoint_path, load_checkpoint, save_checkpoint
-from .core import (StochasticClassifier, STREAMS, check_count, check_real, get_device, mc_probs_nested,
-                             sample_streams)
+from .core import (StochasticClassifier, STREAMS, autocast, check_count, check_precision, check_real,
+                             get_device, mc_probs_nested, sample_streams)
 from .data import DATASETS, SHAPES, Split, load_split
 from .models import StochasticMLP, WideResNet, _check_dropout
 from .outputs import check_writable_dir
@@ -86,12 +86,14 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     Returns:
         Augmented images `[B, C, H, W]`.
     """
-    B, _, H, W = x.shape
+    B, C, H, W = x.shape
     flip = torch.rand(B, generator=generator, device=x.device) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     padded = F.pad(x, (4, 4, 4, 4))
-    dy, dx = torch.randint(0, 9, (2, B), generator=generator, device=x.device).tolist()
-    return torch.stack([padded[i, :, a:a + H, b:b + W] for i, (a, b) in enumerate(zip(dy, dx))])
+    dy, dx = torch.randint(0, 9, (2, B), generator=generator, device=x.device)
+    rows, cols = dy[:, None] + torch.arange(H, device=x.device), dx[:, None] + torch.arange(W, device=x.device)
+    index = torch.arange(B, device=x.device)[:, None, None, None], torch.arange(C, device=x.device)[:, None, None]
+    return padded[index[0], index[1], rows[:, None, :, None], cols[:, None, None, :]]  # all crops in one gather
 
 def _mlp(config, shape): return StochasticMLP(math.prod(shape), config.hidden, 10, config.init_var)
 
@@ -175,6 +177,7 @@ class TrainConfig:
     depth: int = 28
     widen_factor: int = 10
     dropout: float = 0.3
+    precision: str = 'fp32'             # 'bf16': bfloat16 autocast, channels-last convs (fp32 is not in the hash)
 
     def __post_init__(self):
         if self.model not in RECIPES: raise ValueError(f"model must be one of {tuple(RECIPES)}, got {self.model!r}")
@@ -190,6 +193,7 @@ class TrainConfig:
                              f"got {self.hidden!r}")
         object.__setattr__(self, 'hidden', tuple(int(h) for h in self.hidden))
         _check_dropout(self.dropout)
+        check_precision(self.precision)
 
     def relevant(self) -> dict:
         """The fields that determine this model (those its recipe ignores left out).
@@ -199,7 +203,8 @@ class TrainConfig:
             streams) for a recipe that samples realisations, so a change of generator names new checkpoints.
         """
         recipe = RECIPES[self.model]
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in recipe.ignores}
+        fields = {k: v for k, v in dataclasses.asdict(self).items()
+                  if k not in recipe.ignores and (k, v) != ('precision', 'fp32')}  # fp32 models keep their names
         return {'format': FORMAT_VERSION, **({'streams': recipe.streams} if recipe.streams else {}), **fields}
 
     def hash(self) -> str:
@@ -269,9 +274,15 @@ def train_step(model: torch.nn.Module, config: TrainConfig, x: torch.Tensor, y: 
     return RECIPES[config.model].loss(model, config, x, y, n_data, generator)
 
 # %% ../nbs/03_train.ipynb #f7ddbffc
+def _memory_format(config, model):
+    "Channels-last for a convolutional network trained in bf16 (tensor cores' layout), else PyTorch's default."
+    convolutional = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    return torch.channels_last if config.precision == 'bf16' and convolutional else torch.contiguous_format
+
 def _restore(config, ckpt, path, device):
     "Model and optimizer of `config`, with the state of `ckpt` (None: fresh); the epoch to start from."
     model = build_model(config).to(device)
+    model = model.to(memory_format=_memory_format(config, model))
     optimizer = make_optimizer(model, config)
     if ckpt is None: return model, optimizer, 0
     try:
@@ -320,6 +331,7 @@ def _train(config, device, path, progress, train_split):
     if start < config.epochs:
         data = train_split or load_split(config.dataset, 'train', config.n_train)
         x, y, n = data.x.to(device), data.y.to(device), len(data)
+        memory = _memory_format(config, model)
         epochs = tqdm(range(start, config.epochs), desc=config.name(), initial=start, total=config.epochs,
                       disable=not progress, unit='epoch')
         for epoch in epochs:
@@ -331,10 +343,11 @@ def _train(config, device, path, progress, train_split):
             order, total = torch.randperm(n, generator=g, device=device), 0.0
             for i in range(0, n, config.batch_size):
                 idx = order[i:i + config.batch_size]
-                loss = train_step(model, config, x[idx], y[idx], n, g)
+                with autocast(config.precision, device):
+                    loss = train_step(model, config, x[idx].contiguous(memory_format=memory), y[idx], n, g)
                 optimizer.zero_grad(set_to_none=True); loss.backward(); optimizer.step()
-                total += loss.item() * len(idx)
-            epochs.set_postfix(loss=f'{total / n:.4f}')
+                total += loss.detach() * len(idx)  # summed on the device: no host synchronisation per step
+            epochs.set_postfix(loss=f'{float(total) / n:.4f}')
             state = {'config': json.dumps(config.relevant(), sort_keys=True), 'config_hash': config.hash(),
                      'epoch': epoch + 1, 'model': model.state_dict(), 'optimizer': optimizer.state_dict()}
             save_checkpoint(state, path)
