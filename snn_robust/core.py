@@ -612,7 +612,7 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
         A context manager: `torch.autocast` for 'bf16', a no-op for 'fp32'.
     """
     if precision == 'fp32': return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)  # no cache: CUDA graphs need none
+    return torch.autocast(device.type, dtype=torch.bfloat16, cache_enabled=False)  # CUDA graph capture needs no cache
 
 # %% ../nbs/00_core.ipynb #5e0a7c3d
 def check_logits(model: StochasticClassifier, logits: torch.Tensor, n_samples: int, batch: int, grad: bool = False,
@@ -903,8 +903,8 @@ _GRAPHS: collections.OrderedDict = collections.OrderedDict()  # key -> GradientG
 def _graph_key(model, x, y, n_samples, loss, reduce, precision):
     "What a captured gradient depends on: the model (its tensors' memory and shapes, its mode) and the call's kind."
     tensors = tuple((t.data_ptr(), t.shape, t.dtype) for t in itertools.chain(model.parameters(), model.buffers()))
-    return (id(model), model.training, tensors, x.shape, x.dtype, x.device, y.dtype, n_samples, loss, reduce,
-            precision)
+    return (id(model), type(model), model.training, tensors, x.shape, x.dtype, x.device, y.dtype, n_samples, loss,
+            reduce, precision)
 
 def _mc_loss_grad(model, x, y, loss, n_samples, reduce, generator, chunk_size, precision='fp32'):
     "`_mc_grad` of `loss(f^S(x), y)`; a repeated one-chunk gradient of a `cuda_graphs` model replays a CUDA graph."
