@@ -826,6 +826,10 @@ def mc_grad(model: StochasticClassifier, x: torch.Tensor, fn: Callable[[torch.Te
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     return _mc_grad(model, x, fn, n_samples, reduce, resolve_generator(generator), chunk_size, precision)
 
+def _value_and_grad(values, xg):
+    "`values` [B] (detached) and the gradient of their sum with respect to the leaf `xg`."
+    return values.detach(), torch.autograd.grad(values.sum(), xg)[0]
+
 def _mc_grad(model, x, fn, n_samples, reduce, generator, chunk_size, precision='fp32', y=None):
     "`mc_grad` on checked arguments and a resolved generator (`y`: labels to check against the logits' K)."
     transform, x = REDUCTIONS[reduce], x.detach()
@@ -835,8 +839,7 @@ def _mc_grad(model, x, fn, n_samples, reduce, generator, chunk_size, precision='
             xg = x.clone().requires_grad_(True)  # one chunk: a single forward and backward pass
             with autocast(precision, x.device): logits = model.sample_logits(xg, n_samples, generator)
             check_logits(model, logits, n_samples, x.shape[0], True, y)
-            values = fn(transform(logits.to(x.dtype)).mean(0))
-            return values.detach(), torch.autograd.grad(values.sum(), xg)[0]
+            return _value_and_grad(fn(transform(logits.to(x.dtype)).mean(0)), xg)
         state, mean = generator.get_state(), None
         for rows, _, logits in _iter_chunks(model, x, n_samples, generator, plan, precision=precision, y=y):
             if mean is None: mean = x.new_zeros(x.shape[0], logits.shape[-1])
@@ -873,8 +876,7 @@ class GradientGraph:
         self.keys, transform = torch.zeros(n_samples, dtype=torch.int64, device=x.device), REDUCTIONS[reduce]
         def run():  # _mc_grad's one-chunk computation, on the static tensors
             with autocast(precision, x.device): logits = model.stream_logits(self.x, Streams(self.keys))
-            values = loss(transform(logits.to(x.dtype)).mean(0), self.y)
-            return values.detach(), torch.autograd.grad(values.sum(), self.x)[0]
+            return _value_and_grad(loss(transform(logits.to(x.dtype)).mean(0), self.y), self.x)
         side = torch.cuda.Stream(x.device)
         side.wait_stream(torch.cuda.current_stream(x.device))
         with torch.cuda.stream(side):
@@ -906,17 +908,22 @@ def _graph_key(model, x, y, n_samples, loss, reduce, precision):
     return (id(model), type(model), model.training, tensors, x.shape, x.dtype, x.device, y.dtype, n_samples, loss,
             reduce, precision)
 
-def _mc_loss_grad(model, x, y, loss, n_samples, reduce, generator, chunk_size, precision='fp32'):
-    "`_mc_grad` of `loss(f^S(x), y)`; a repeated one-chunk gradient of a `cuda_graphs` model replays a CUDA graph."
-    if not (x.device.type == 'cuda' and getattr(model, 'cuda_graphs', False)
-            and model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device) == (n_samples, x.shape[0])):
-        return _mc_grad(model, x, lambda out: loss(out, y), n_samples, reduce, generator, chunk_size, precision, y)
+def _cached_graph(model, x, y, n_samples, loss, reduce, precision):
+    "The graph of this gradient: None the first time it is asked for (it runs eagerly), captured the second time."
     key = _graph_key(model, x, y, n_samples, loss, reduce, precision)
     seen, graph = key in _GRAPHS, _GRAPHS.pop(key, None)
-    if seen and graph is None: graph = GradientGraph(model, x, y, n_samples, loss, reduce, precision)  # 2nd call
+    if seen and graph is None: graph = GradientGraph(model, x, y, n_samples, loss, reduce, precision)
     _GRAPHS[key] = graph  # the most recently used last
     while len(_GRAPHS) > GRAPH_CACHE: _GRAPHS.popitem(last=False)
-    if graph is None:  # first call: eager, its logits checked
+    return graph
+
+def _mc_loss_grad(model, x, y, loss, n_samples, reduce, generator, chunk_size, precision='fp32'):
+    "`_mc_grad` of `loss(f^S(x), y)`; a repeated one-chunk gradient of a `cuda_graphs` model replays a CUDA graph."
+    graph = None
+    if (x.device.type == 'cuda' and getattr(model, 'cuda_graphs', False)
+            and model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device) == (n_samples, x.shape[0])):
+        graph = _cached_graph(model, x, y, n_samples, loss, reduce, precision)
+    if graph is None:  # eager (its logits checked on the first chunk)
         return _mc_grad(model, x, lambda out: loss(out, y), n_samples, reduce, generator, chunk_size, precision, y)
     return graph(x, y, _stream_keys(n_samples, generator).to(x.device))
 
