@@ -143,41 +143,29 @@ def _torch_normal(keys, blocks): return _gaussian(_symmetric(_philox_words(keys,
 def _torch_bernoulli(keys, blocks, threshold): return (_philox_words(keys, blocks) < threshold).float()
 
 @numba.njit(cache=True)
-def _cpu_words(keys, start, blocks, out):  # pragma: no cover (compiled)
-    "`_philox_words` into `out` (uint32 `[S, 4 * blocks]`)."
+def _cpu_fill(keys, start, threshold, out):  # pragma: no cover (compiled)
+    """Blocks start.. of Philox (`_philox_words`) straight into float32 `out` `[S, 4 * blocks]`, no word array: each
+    word's `_symmetric` value (threshold < 0) or 1.0 where it is below `threshold`, else 0.0."""
     m32 = np.uint64(0xFFFFFFFF)
     for s in range(keys.shape[0]):
         key0, key1 = np.uint64(keys[s]) & m32, np.uint64(keys[s]) >> np.uint64(32)
-        for b in range(blocks):
+        for b in range(out.shape[1] // 4):
             j = np.uint64(start + b)
             c0, c1, c2, c3, k0, k1 = j & m32, j >> np.uint64(32), np.uint64(0), np.uint64(0), key0, key1
             for r in range(PHILOX_ROUNDS):
                 if r: k0, k1 = (k0 + np.uint64(_PHILOX_WEYL[0])) & m32, (k1 + np.uint64(_PHILOX_WEYL[1])) & m32
                 p0, p1 = c0 * np.uint64(_PHILOX_MUL[0]), c2 * np.uint64(_PHILOX_MUL[1])
                 c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & m32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & m32
-            out[s, 4 * b], out[s, 4 * b + 1], out[s, 4 * b + 2], out[s, 4 * b + 3] = c0, c1, c2, c3
-
-@numba.njit(cache=True)
-def _cpu_symmetric(words, out):  # pragma: no cover (compiled)
-    "`_symmetric` of uint32 `words` into float32 `out`."
-    for s in range(words.shape[0]):
-        for i in range(words.shape[1]):
-            k = np.int32(words[s, i] >> np.uint32(8))
-            out[s, i] = np.float32(k * np.int32(2) - np.int32(2**24 - 1)) * np.float32(2.0**-24)
-
-@numba.njit(cache=True)
-def _cpu_below(words, threshold, out):  # pragma: no cover (compiled)
-    "1.0 where a uint32 word is below `threshold`, else 0.0, into float32 `out`."
-    for s in range(words.shape[0]):
-        for i in range(words.shape[1]):
-            out[s, i] = np.float32(np.uint64(words[s, i]) < threshold)
+            for q, c in enumerate((c0, c1, c2, c3)):
+                if threshold < 0:
+                    k = np.int32(c >> np.uint64(8))
+                    out[s, 4 * b + q] = np.float32(k * np.int32(2) - np.int32(2**24 - 1)) * np.float32(2.0**-24)
+                else: out[s, 4 * b + q] = np.float32(c < np.uint64(threshold))
 
 def _cpu_numbers(keys, start, blocks, threshold=None):
     "`_torch_normal` (threshold None) or `_torch_bernoulli` of blocks start.. on the CPU, bit for bit, in numba."
-    words, out = np.empty((keys.shape[0], 4 * blocks), np.uint32), torch.empty(keys.shape[0], 4 * blocks)
-    _cpu_words(keys.numpy(), start, blocks, words)
-    if threshold is None: _cpu_symmetric(words, out.numpy())
-    else: _cpu_below(words, np.uint64(threshold), out.numpy())
+    out = torch.empty(keys.shape[0], 4 * blocks)
+    _cpu_fill(keys.numpy(), start, -1 if threshold is None else threshold, out.numpy())
     return out if threshold is not None else _gaussian(out)
 
 try:  # Triton ships with PyTorch's CUDA builds; without it CUDA draws run in eager torch

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
+from traitlets.config import Config
 from .attack_length import loss_figures
 from .attack_samples import cos_figures, sweep_figures
 from .bench import machine_description, run_bench
@@ -31,8 +32,8 @@ from .variance import variance_figure
 
 # %% auto #0
 __all__ = ['RULES_TEXT', 'SEED_FIGURES', 'RESULTS_TAG', 'summarise_check', 'summarise_claims', 'notebooks_dir', 'package_hash',
-           'checkpoint_digests', 'reusable', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task',
-           'default_jobs', 'task_threads', 'TaskFailed', 'run_progress', 'done_line', 'run_tasks',
+           'checkpoint_digests', 'reusable', 'kernel_config', 'run_notebook', 'Task', 'task_graph', 'train_task',
+           'run_task', 'default_jobs', 'task_threads', 'TaskFailed', 'run_progress', 'done_line', 'run_tasks',
            'check_reproduce_args', 'claim_figures', 'claim_sections', 'render_report', 'run_provenance',
            'stand_in_checks', 'seed_figures', 'write_outputs', 'device_here', 'check_executor_args', 'reproduce',
            'section_evidence', 'fill_results', 'run_train', 'run_command']
@@ -192,6 +193,17 @@ def reusable(run_dir: Path, stamp: dict) -> dict | None:
     previous = json.loads(done.read_text())
     return previous['times'] if previous.get('stamp') == stamp else None
 
+def kernel_config(folder: str | Path) -> Config:
+    """The configuration that starts a notebook's kernel on Unix sockets under `folder`, not on TCP ports.
+
+    Args:
+        folder: an existing folder of this kernel's own (a short path: a socket's path has at most 107 bytes)
+
+    Returns:
+        A traitlets `Config` for papermill (`execute_notebook(..., config=...)`) or any jupyter_client kernel manager.
+    """
+    return Config(KernelManager=dict(transport='ipc', ip=str(Path(folder) / 'kernel')))
+
 def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False,
                  progress: bool = False) -> tuple[dict, str, dict]:
     """Execute notebook `name` into `run_dir` with the `params` it declares; (results, 'ran'/'reused', its times).
@@ -216,9 +228,10 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     run_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
-    pm.execute_notebook(str(nbs / f'{name}.ipynb'), str(run_dir / f'{name}.ipynb'), parameters=params,
-                        kernel_name='python3', progress_bar=progress, cwd=str(nbs),
-                        extra_arguments=['--IPKernelApp.log_level=CRITICAL'])  # no transport warnings in the log
+    with tempfile.TemporaryDirectory(prefix='snn-kernel-') as sockets:
+        pm.execute_notebook(str(nbs / f'{name}.ipynb'), str(run_dir / f'{name}.ipynb'), parameters=params,
+                            kernel_name='python3', progress_bar=progress, cwd=str(nbs), config=kernel_config(sockets),
+                            extra_arguments=['--IPKernelApp.log_level=CRITICAL'])  # no shutdown chatter in the log
     end = resource.getrusage(resource.RUSAGE_CHILDREN)
     times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
                  system=round(end.ru_stime - cpu.ru_stime, 1))
