@@ -10,8 +10,8 @@ from . import __version__
 from .paper import NOTEBOOKS
 
 # %% auto #0
-__all__ = ['TCMALLOC', 'PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'allocator', 'preload_allocator', 'main',
-           'make_parser']
+__all__ = ['TCMALLOC', 'M_TRIM_THRESHOLD', 'M_MMAP_MAX', 'PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'allocator',
+           'tune_malloc', 'preload_allocator', 'main', 'make_parser']
 
 # %% ../nbs/11a_cli.ipynb #11a00002
 TCMALLOC = 'tcmalloc_minimal'  # Debian's libtcmalloc-minimal4
@@ -25,6 +25,23 @@ def allocator() -> str:
     try: maps = Path('/proc/self/maps').read_text()
     except OSError: return 'unknown'
     return 'tcmalloc' if 'libtcmalloc' in maps else 'glibc'
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+
+def tune_malloc() -> bool:
+    """Make glibc's `malloc` keep freed memory for reuse, as tcmalloc does, where this process runs on it.
+
+    Large blocks then come from the heap, not from `mmap` (M_MMAP_MAX = 0), and the heap's free top is never given
+    back (M_TRIM_THRESHOLD at its largest), so a tensor that is freed and allocated again is not faulted in page by
+    page again. `snn_robust.core` calls it on import. It does nothing on tcmalloc, off glibc, or where
+    `SNN_ROBUST_ALLOCATOR` is set to anything but 'tcmalloc' (e.g. 'glibc': glibc's defaults).
+
+    Returns:
+        True where glibc's settings were changed.
+    """
+    if os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') != 'tcmalloc' or allocator() != 'glibc': return False
+    mallopt = getattr(ctypes.CDLL(None), 'mallopt', None)
+    return mallopt is not None and mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
 
 def preload_allocator(argv: list[str]) -> None:
     """Re-execute the `snn-robust` command `argv` with tcmalloc preloaded, where it is installed and not yet loaded.

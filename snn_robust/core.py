@@ -6,6 +6,8 @@
 from __future__ import annotations
 import collections, contextlib, inspect, itertools, math, numbers
 from typing import Callable, Iterable, Iterator
+from .cli import tune_malloc
+tune_malloc()  # first: on glibc's malloc keep freed memory for reuse, as the command's tcmalloc does (11a_cli)
 import numba
 import numpy as np
 import torch

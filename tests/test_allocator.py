@@ -41,10 +41,33 @@ def run(env):
 
 @needs_tcmalloc
 def test_numbers_do_not_depend_on_the_allocator():
-    glibc = run({'LD_PRELOAD': None})
+    tuned = run({'LD_PRELOAD': None, 'SNN_ROBUST_ALLOCATOR': None})  # glibc with `tune_malloc`'s settings
+    glibc = run({'LD_PRELOAD': None, 'SNN_ROBUST_ALLOCATOR': 'glibc'})  # glibc's defaults
     tcmalloc = run({'LD_PRELOAD': TCMALLOC})
-    assert glibc[0] == 'glibc' and tcmalloc[0] == 'tcmalloc'
-    assert glibc[1] == tcmalloc[1]
+    assert tuned[0] == glibc[0] == 'glibc' and tcmalloc[0] == 'tcmalloc'
+    assert tuned[1] == glibc[1] == tcmalloc[1]
+
+
+KEPT = """
+import snn_robust.core, torch
+def rss_kib(): return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])
+t = torch.ones(2**26)  # 256 MiB
+before = rss_kib(); del t
+print(before - rss_kib())  # KiB given back to the OS when the tensor is freed
+"""
+
+
+def test_glibc_keeps_freed_tensors_for_reuse_once_the_package_is_imported():
+    "On glibc's malloc `tune_malloc` keeps a freed 256 MiB tensor's memory for the next one; its defaults unmap it."
+    env = {k: v for k, v in os.environ.items() if k not in ('LD_PRELOAD', 'SNN_ROBUST_ALLOCATOR')}
+    given_back = {}
+    for setting in ('tcmalloc', 'glibc'):  # the default (tuned glibc here, without LD_PRELOAD) and glibc's defaults
+        out = subprocess.run([sys.executable, '-c', KEPT], capture_output=True, text=True, timeout=300,
+                             env={**env, 'SNN_ROBUST_ALLOCATOR': setting})
+        assert out.returncode == 0, out.stderr[-2000:]
+        given_back[setting] = int(out.stdout.split()[-1])
+    assert given_back['tcmalloc'] < 2**18 // 10, given_back  # under a tenth of the 256 MiB
+    assert given_back['glibc'] > 2**18 * 9 // 10, given_back
 
 
 @needs_tcmalloc
