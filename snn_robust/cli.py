@@ -10,8 +10,8 @@ from . import __version__
 from .paper import NOTEBOOKS
 
 # %% auto #0
-__all__ = ['TCMALLOC', 'M_TRIM_THRESHOLD', 'M_MMAP_MAX', 'PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'allocator',
-           'tune_malloc', 'preload_allocator', 'main', 'make_parser']
+__all__ = ['TCMALLOC', 'PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'allocator', 'tune_malloc',
+           'preload_allocator', 'main', 'make_parser']
 
 # %% ../nbs/11a_cli.ipynb #11a00002
 TCMALLOC = 'tcmalloc_minimal'  # Debian's libtcmalloc-minimal4
@@ -26,7 +26,9 @@ def allocator() -> str:
     except OSError: return 'unknown'
     return 'tcmalloc' if 'libtcmalloc' in maps else 'glibc'
 
-M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
+
+def _tcmalloc_wanted() -> bool: return os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') == 'tcmalloc'
 
 def tune_malloc() -> bool:
     """Make glibc's `malloc` keep freed memory for reuse, as tcmalloc does, where this process runs on it.
@@ -39,9 +41,9 @@ def tune_malloc() -> bool:
     Returns:
         True where glibc's settings were changed.
     """
-    if os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') != 'tcmalloc' or allocator() != 'glibc': return False
+    if not _tcmalloc_wanted() or allocator() != 'glibc': return False
     mallopt = getattr(ctypes.CDLL(None), 'mallopt', None)
-    return mallopt is not None and mallopt(M_MMAP_MAX, 0) == 1 and mallopt(M_TRIM_THRESHOLD, 2**31 - 1) == 1
+    return mallopt is not None and mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
 
 def preload_allocator(argv: list[str]) -> None:
     """Re-execute the `snn-robust` command `argv` with tcmalloc preloaded, where it is installed and not yet loaded.
@@ -52,8 +54,7 @@ def preload_allocator(argv: list[str]) -> None:
     Args:
         argv: the command line, `sys.argv`
     """
-    if os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') != 'tcmalloc' or os.environ.get('SNN_ROBUST_PRELOADED'):
-        return
+    if not _tcmalloc_wanted() or os.environ.get('SNN_ROBUST_PRELOADED'): return
     lib = ctypes.util.find_library(TCMALLOC)
     if lib is None or allocator() != 'glibc' or Path(argv[0]).name != 'snn-robust' or not os.access(argv[0], os.X_OK):
         return
