@@ -4,6 +4,7 @@
 
 # %% ../nbs/09_attack_length.ipynb #82183140
 from __future__ import annotations
+import math
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -14,12 +15,13 @@ from .core import StochasticClassifier, check_mc_args, model_chunk_plan, resolve
 from .data import load_split
 from .evidence import check
 from .experiments import Experiment
-from .outputs import PALETTE, panel_figure, seed_curve, seeds_title
+from .outputs import PALETTE, mean_std, panel_figure, seed_curve, seeds_title
 from .paper import EXTREME, EXTREME_IMAGES, N_ATTACK, TABLE1, TABLE_ETA, claim_key
+from .sections import SectionSpec, is_paper, with_paper
 
 # %% auto #0
-__all__ = ['LOSS_SAMPLES', 'extreme_predictions', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'loss_figures',
-           'verdict_c9', 'verdict_c10', 'verdicts']
+__all__ = ['LOSS_SAMPLES', 'SPEC', 'extreme_predictions', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'table1',
+           'length_discrepancies', 'loss_figures', 'verdict_c9', 'verdict_c10', 'verdicts']
 
 # %% ../nbs/09_attack_length.ipynb #76b250e1
 def extreme_predictions(model: StochasticClassifier, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -128,6 +130,55 @@ def attack_length_experiment(exp: Experiment, generator: torch.Generator) -> dic
           {n: round(v['mean_length'], 3) for n, v in out['lengths'].items()})
     return out
 
+# %% ../nbs/09_attack_length.ipynb #df25c643
+def table1(per_seed: list[dict]) -> tuple[list, list]:
+    """Table 1 (FGM attack length per S_A, mean ± std over seeds) from section 4.4's results, with the paper's values.
+
+    Args:
+        per_seed: section 4.4's results (`load_results`), one per seed, the same models in each
+
+    Returns:
+        `(headers, rows)`: a row per model (label, eta, mean attack length per S_A, extreme predictions), the
+        paper's value beside each cell of a model in the paper's setting.
+    """
+    first = per_seed[0]
+    sizes = sorted({s for n in first['lengths'] for s in first['lengths'][n]})
+    headers = ['model', 'eta'] + [f'S_A={s}' for s in sizes] + ['single-sample max f_c = 1']
+    rows = []
+    for n, label in first['labels'].items():
+        cells = [with_paper(mean_std([r['lengths'][n][s]['mean_length'] for r in per_seed]), TABLE1, n, s,
+                            is_paper(first, n), '.3f') if s in first['lengths'][n] else '-' for s in sizes]
+        extreme = f"{mean_std([r['extreme'][n] for r in per_seed])} of {first['n_extreme_images'][n]}"
+        rows.append([label, first['table_eta'][n], *cells, extreme])
+    return headers, rows
+
+# %% ../nbs/09_attack_length.ipynb #44083e57
+def length_discrepancies(per_seed: list[dict]) -> list[dict]:
+    """The numbers of section 4.4 the paper states (Table 1's attack lengths, the extreme predictions), per seed.
+
+    Args:
+        per_seed: section 4.4's results (`load_results`), one per seed
+
+    Returns:
+        One row per number a model in the paper's setting measured: `number`, `model`, `label`, `values` and `ses`
+        (per seed), `paper` (its number) and `fmt` (how to print it); the report pools them.
+    """
+    rows, first = [], per_seed[0]
+    for n in (n for n in first['labels'] if is_paper(first, n)):
+        row = dict(model=n, label=first['labels'][n])
+        for s, paper in TABLE1.get(n, {}).items():
+            if s in first['lengths'][n]:
+                cells = [r['lengths'][n][s] for r in per_seed]
+                rows.append(dict(number=f'Table 1: attack length, S_A={s}', **row, paper=paper, fmt='.3f',
+                                 values=[c['mean_length'] for c in cells], ses=[c['se_length'] for c in cells]))
+        if n in EXTREME:
+            rates = [r['extreme'][n] / r['n_extreme_images'][n] for r in per_seed]
+            ses = [math.sqrt(p * (1 - p) / r['n_extreme_images'][n]) for p, r in zip(rates, per_seed)]
+            rows.append(dict(number=f'extreme predictions per {EXTREME_IMAGES:,} images', **row, paper=EXTREME[n],
+                             fmt='.0f', values=[p * EXTREME_IMAGES for p in rates],
+                             ses=[s * EXTREME_IMAGES for s in ses]))
+    return rows
+
 # %% ../nbs/09_attack_length.ipynb #25dab69a
 def loss_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
     """Figure 15 from appendix C.3's results of one or more seeds: FGM accuracy per attack loss, at S_A = 10 and 1.
@@ -216,3 +267,12 @@ def verdicts(results: dict) -> dict:
     for name in ('im', 'bnn'):
         if name in results['losses']: out.update(verdict_c10(results['losses'][name], name))
     return out
+
+# %% ../nbs/09_attack_length.ipynb #cf89a0f2
+SPEC = SectionSpec('09_attack_length',
+                   fields={'extreme': [], 'n_extreme_images': [], 'extreme_images': [], 'lengths': [()],
+                           'length_images': [()], 'table_eta': [], 'losses': [('curves',), ('hits',)]},
+                   per_model=attack_length_experiment, figures=(loss_figures,),
+                   tables=lambda per_seed: {'table1_attack_length': ('Table 1: average attack length',
+                                                                     *table1(per_seed))},
+                   discrepancies=length_discrepancies)

@@ -17,10 +17,11 @@ from .models import as_deterministic
 from .outputs import figure_groups, panel_figure, sample_style, seed_boxes, seed_curve, seeds_title
 from .paper import FIGURES, N_ATTACK_DETERMINISTIC, TABLE_ETA, claim_key
 from .theory import Linearisation, linearise, terms_for
+from .sections import SectionSpec
 
 # %% auto #0
-__all__ = ['positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'sweep_figures', 'cos_figures',
-           'verdict_c6', 'verdict_c7', 'verdict_c8', 'verdicts']
+__all__ = ['SPEC', 'positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'sweep_figures',
+           'cos_figures', 'verdict_c6', 'verdict_c7', 'verdict_c8', 'verdicts']
 
 # %% ../nbs/08_attack_samples.ipynb #08b00002
 def positive_hits(correct: torch.Tensor, etas: Sequence[float]) -> torch.Tensor:
@@ -265,3 +266,9 @@ def verdicts(results: dict) -> dict:
     for name, det in results['deterministic'].items():
         out[claim_key('C8', 'deterministic', name)] = verdict_c8(results['sweeps'][name], det, name)
     return out
+
+# %% ../nbs/08_attack_samples.ipynb #eae09c02
+SPEC = SectionSpec('08_attack_samples',
+                   fields={'sweeps': [('fgm',), ('fgsm',), ('pgd',), ('cos',), ('no_gradient',), ('hits', 'fgm'),
+                                      ('hits', 'fgsm'), ('hits', 'pgd')], 'deterministic': []},
+                   per_model=attack_samples_experiment, figures=(sweep_figures, cos_figures))

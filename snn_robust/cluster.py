@@ -12,7 +12,7 @@ from distributed import Client, LocalCluster, Worker, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 from .core import get_device
 from .data import cache_dir
-from .reproduce import Task, TaskFailed, _cores, default_jobs, done_line, run_task
+from .tasks import Task, TaskFailed, cpu_cores, default_jobs, done_line, run_task
 
 # %% auto #0
 __all__ = ['worker_gpu', 'WorkerSetup', 'run_logged', 'DaskCluster', 'run_dask', 'dask_cluster']
@@ -103,7 +103,7 @@ def run_dask(tasks: list[Task], cluster: DaskCluster, force: bool = False,
     """Run the graph `tasks` on `cluster`, each task once the tasks it needs are done; {key: (results, status, times)}.
 
     Args:
-        tasks: the graph (`snn_robust.reproduce.task_graph`), in its order
+        tasks: the graph (`snn_robust.tasks.task_graph`), in its order
         cluster: the client and how the tasks run (`dask_cluster`)
         force: rerun notebooks whose finished runs could be reused
         out: where the done lines go
@@ -140,7 +140,7 @@ def _local(device: str, workers: int | None) -> tuple[LocalCluster, DaskCluster,
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
                            resources={'GPU': 1} if device != 'cpu' else None, silence_logs=logging.ERROR)
     name = f'a local Dask cluster of {workers} worker process{"es" if workers > 1 else ""}'
-    return cluster, DaskCluster(Client(cluster), device, workers, max(1, _cores() // workers), name), gpus
+    return cluster, DaskCluster(Client(cluster), device, workers, max(1, cpu_cores() // workers), name), gpus
 
 def _slurm_setting(slurm: dict, option: str):
     "The SLURM option `option`, else Dask's configuration `jobqueue.slurm.<option>`; cores and memory must be set."
@@ -182,7 +182,7 @@ def _running(device: str, scheduler: str) -> DaskCluster:
         client.close()
         lacks = "no worker with the resource 'GPU' (dask worker --resources GPU=1)" if workers else 'no workers'
         raise ValueError(f'scheduler {scheduler!r}: the cluster has {lacks}')
-    cores, per_host = client.run(_cores), {}
+    cores, per_host = client.run(cpu_cores), {}
     for address, w in workers.items():
         threads, _ = per_host.get(w['host'], (0, cores[address]))
         per_host[w['host']] = (threads + w['nthreads'], cores[address])

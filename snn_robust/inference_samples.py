@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_inference_samples.ipynb #9c8c132d
 from __future__ import annotations
+import math
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
@@ -14,14 +15,16 @@ from .core import (DEFAULT_ROW_BYTES, StochasticClassifier, check_labels, check_
 from .data import Split, load_split
 from .evidence import check, image_mean
 from .experiments import Experiment
-from .outputs import PANEL, sample_style, save_figure, seed_boxes, seed_curve, seeds_title
-from .paper import TABLE_ETA, claim_key
+from .outputs import PANEL, mean_std, sample_style, save_figure, seed_boxes, seed_curve, seeds_title
+from .paper import TABLE2, TABLE_ETA, claim_key
 from .theory import linearise, terms_for
+from .sections import SectionSpec, is_paper, with_paper
 
 # %% auto #0
-__all__ = ['pack', 'unpack', 'clean_correct', 'correctness_patterns', 'from_patterns', 'closest_margin_terms', 'attacked_correct',
-           'gradient_spread', 'prop35_on_images', 'inference_samples_experiment', 'inference_figures',
-           'relative_change', 'verdict_c11', 'verdict_c12', 'verdict_c13', 'verdict_c14', 'verdicts']
+__all__ = ['SPEC', 'pack', 'unpack', 'clean_correct', 'correctness_patterns', 'from_patterns', 'closest_margin_terms',
+           'attacked_correct', 'gradient_spread', 'prop35_on_images', 'inference_samples_experiment', 'table2',
+           'clean_discrepancies', 'inference_figures', 'relative_change', 'verdict_c11', 'verdict_c12', 'verdict_c13',
+           'verdict_c14', 'verdicts']
 
 # %% ../nbs/10_inference_samples.ipynb #10a00003
 def pack(values: Iterable[float], digits: int = 3) -> str:
@@ -240,6 +243,46 @@ def inference_samples_experiment(exp: Experiment, generator: torch.Generator) ->
     print(f"{exp.label}: clean accuracy {out['clean']}")
     return out
 
+# %% ../nbs/10_inference_samples.ipynb #17570173
+def table2(per_seed: list[dict]) -> tuple[list, list]:
+    """Table 2 (clean accuracy % per S_I, mean ± std over seeds) from section 4.5's results, with the paper's values.
+
+    Args:
+        per_seed: section 4.5's results (`load_results`), one per seed, the same models in each
+
+    Returns:
+        `(headers, rows)`: a row per model (label, accuracy in % per S_I), the paper's value beside each cell of a
+        model in the paper's setting.
+    """
+    first = per_seed[0]
+    sizes = sorted({s for n in first['clean'] for s in first['clean'][n]})
+    headers = ['model'] + [f'S_I={s}' for s in sizes]
+    rows = [[label] + [with_paper(mean_std([r['clean'][n][s] for r in per_seed]), TABLE2, n, s,
+                                  is_paper(first, n), '.2f') if s in first['clean'][n] else '-' for s in sizes]
+            for n, label in first['labels'].items()]
+    return headers, rows
+
+# %% ../nbs/10_inference_samples.ipynb #5205c8f0
+def clean_discrepancies(per_seed: list[dict]) -> list[dict]:
+    """The numbers of section 4.5 the paper states (Table 2's clean accuracies), per seed.
+
+    Args:
+        per_seed: section 4.5's results (`load_results`), one per seed
+
+    Returns:
+        One row per number a model in the paper's setting measured: `number`, `model`, `label`, `values` and `ses`
+        (per seed), `paper` and `fmt`; the report pools them.
+    """
+    rows, first = [], per_seed[0]
+    for n in (n for n in first['labels'] if is_paper(first, n)):
+        for s, paper in TABLE2.get(n, {}).items():
+            if s in first['clean'][n]:
+                acc = [r['clean'][n][s] for r in per_seed]
+                ses = [math.sqrt(a * (100 - a) / r['n_clean_images'][n]) for a, r in zip(acc, per_seed)]
+                rows.append(dict(number=f'Table 2: clean accuracy (%), S_I={s}', model=n, label=first['labels'][n],
+                                 values=acc, ses=ses, paper=paper, fmt='.2f'))
+    return rows
+
 # %% ../nbs/10_inference_samples.ipynb #8b9aaf96
 def inference_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
     """Figures 7, 16 and 17 from section 4.5's results of one or more seeds: a figure per model over S_I.
@@ -379,3 +422,12 @@ def verdicts(results: dict) -> dict:
         out.update(verdict_c13(name, results['terms'][name]))
         out.update(verdict_c14(name, results['prop35'][name], results['prop35_inside'][name]))
     return out
+
+# %% ../nbs/10_inference_samples.ipynb #0be14b08
+SPEC = SectionSpec('10_inference_samples',
+                   fields={'clean': [()], 'n_clean_images': [], 'clean_patterns': [], 'terms': [()], 'attacked': [()],
+                           'attacked_images': [()], 'prop35': [()], 'prop35_inside': []},
+                   per_model=inference_samples_experiment, figures=(inference_figures,),
+                   tables=lambda per_seed: {'table2_inference_samples': ('Table 2: clean test accuracy (%)',
+                                                                         *table2(per_seed))},
+                   discrepancies=clean_discrepancies)

@@ -16,9 +16,10 @@ from .models import Smoothed
 from .outputs import PALETTE, figure_groups, panel_figure, seed_curve, seeds_title
 from .paper import FIGURES, N_ATTACK, claim_key
 from .theory import linearise, terms_for
+from .sections import SectionSpec
 
 # %% auto #0
-__all__ = ['condition_terms', 'pack_bits', 'unpack_bits', 'saved_curves', 'small_etas', 'smoothing_experiment',
+__all__ = ['SPEC', 'condition_terms', 'pack_bits', 'unpack_bits', 'saved_curves', 'small_etas', 'smoothing_experiment',
            'condition_figures', 'condition_arrays', 'model_checks', 'verdicts']
 
 # %% ../nbs/06_smoothing.ipynb #d888c216
@@ -223,3 +224,7 @@ def verdicts(results: dict) -> dict:
         'C2/smoothness/<model>', 'C1/trained/<model>'.
     """
     return {k: v for name, curves in results['curves'].items() for k, v in model_checks(name, curves).items()}
+
+# %% ../nbs/06_smoothing.ipynb #adbc842a
+SPEC = SectionSpec('06_smoothing', fields={'curves': []},
+                   per_model=smoothing_experiment, figures=(condition_figures,))

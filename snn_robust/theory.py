@@ -13,12 +13,13 @@ from .core import (_mc_jacobian, _mc_mean, GaussianLinear, StochasticClassifier,
 from .attacks import fgm
 from .evidence import count_check
 from .paper import claim_key
+from .sections import SectionSpec
 
 # %% auto #0
-__all__ = ['DISCRIMINANTS', 'RobustnessTerms', 'Linearisation', 'check_discriminant', 'check_delta', 'check_L', 'linearise',
-           'terms_for', 'robustness_terms', 'random_linear_classifier', 'theorem_cases', 'theorem32_counts',
-           'SineLinear', 'random_smooth_classifier', 'theorem34_counts', 'gaussian_norm_bounds', 'gaussian_norm_cases',
-           'boundary_of', 'find_case', 'mean_angle', 'verdicts']
+__all__ = ['DISCRIMINANTS', 'SPEC', 'RobustnessTerms', 'Linearisation', 'check_discriminant', 'check_delta', 'check_L',
+           'linearise', 'terms_for', 'robustness_terms', 'random_linear_classifier', 'theorem_cases',
+           'theorem32_counts', 'SineLinear', 'random_smooth_classifier', 'theorem34_counts', 'gaussian_norm_bounds',
+           'gaussian_norm_cases', 'boundary_of', 'find_case', 'mean_angle', 'verdicts']
 
 # %% ../nbs/05_theory.ipynb #60673fb4
 @dataclass
@@ -508,3 +509,7 @@ def verdicts(results: dict) -> dict:
                             probs_agree=probs['agree'], probs_cases=probs['cases']),
             c2: count_check(c2, t34['violations'], t34['condition_holds'], inputs=t34['inputs'], robust=t34['robust']),
             c14: count_check(c14, p35['outside'], p35['cases'], draws=p35['draws'])}
+
+# %% ../nbs/05_theory.ipynb #7d52bf31
+SPEC = SectionSpec('05_theory', fields={'thm32_probs': [], 'angles': []},
+                   per_model=None, figures=())

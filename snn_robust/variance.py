@@ -15,10 +15,11 @@ from .evidence import check
 from .experiments import Experiment, variance_pairs
 from .outputs import PALETTE, PANEL, save_figure, seed_boxes, seed_curve, seeds_title
 from .paper import N_ATTACK, claim_key
+from .sections import SectionSpec
 
 # %% auto #0
-__all__ = ['prediction_variance', 'attacked_correct', 'image_digest', 'saved_accuracy', 'variance_experiment', 'variance_figure',
-           'pair_checks', 'verdicts']
+__all__ = ['SPEC', 'prediction_variance', 'attacked_correct', 'image_digest', 'saved_accuracy', 'variance_experiment',
+           'variance_figure', 'pair_checks', 'verdicts']
 
 # %% ../nbs/07_variance.ipynb #82b14a23
 def prediction_variance(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
@@ -180,3 +181,7 @@ def verdicts(results: dict) -> dict:
     """
     return {k: v for low, high in variance_pairs() if low in results['variance'] and high in results['variance']
             for k, v in pair_checks(results, low, high).items()}
+
+# %% ../nbs/07_variance.ipynb #b1312c88
+SPEC = SectionSpec('07_variance', fields={'variance': [], 'accuracy': []},
+                   per_model=variance_experiment, figures=(variance_figure,))

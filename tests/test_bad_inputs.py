@@ -22,7 +22,8 @@ from snn_robust.core import GaussianLinear, get_device, mc_grad, mc_probs, mc_pr
 from snn_robust.data import FASHION_FILES, Split, load_split, write_idx
 from snn_robust.models import Smoothed, StochasticMLP, WideResNet
 from snn_robust.variance import prediction_variance
-from snn_robust.reproduce import notebooks_dir, reproduce
+from snn_robust.provenance import notebooks_dir
+from snn_robust.reproduce import reproduce
 from snn_robust.theory import mean_angle, robustness_terms
 from snn_robust.checkpoints import checkpoint_path, load_checkpoint, save_atomic, save_checkpoint
 from snn_robust.experiments import check_profile, experiment_config, resolve_models

@@ -22,7 +22,7 @@ from snn_robust.checkpoints import checkpoint_path
 from snn_robust.data import DEBIAN_FASHION_MNIST
 from snn_robust.experiments import experiment_config
 from snn_robust.paper import NOTEBOOKS
-from snn_robust.reproduce import task_graph, task_threads
+from snn_robust.tasks import task_graph, task_threads
 
 pytestmark = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason='needs FashionMNIST (make setup installs it)')
 TABLES = ['09_attack_length', '10_inference_samples']  # Tables 1 and 2

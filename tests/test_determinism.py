@@ -17,7 +17,7 @@ import pytest
 
 from conftest import reproduce_args, reproduce_env, snapshot
 from snn_robust.paper import NOTEBOOKS
-from snn_robust.reproduce import default_jobs, task_threads
+from snn_robust.tasks import default_jobs, task_threads
 
 
 def report_numbers(report: str) -> str:

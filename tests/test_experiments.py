@@ -10,12 +10,17 @@ import math
 import pytest
 import torch
 
-from snn_robust import attack_length, attack_samples, experiments, inference_samples, smoothing, variance
+import importlib
+
+from snn_robust import experiments
+from snn_robust.attack_length import table1
 from snn_robust.core import GaussianLinear
 from snn_robust.data import DEBIAN_FASHION_MNIST
-from snn_robust.experiments import ModelSpec, SCHEMAS, load_results, register, run_section, save_results, table1, table2
+from snn_robust.experiments import ModelSpec, register
+from snn_robust.inference_samples import table2
 from snn_robust.outputs import figure_groups
 from snn_robust.paper import FIGURES
+from snn_robust.sections import load_results, run_section, save_results, section_spec
 from snn_robust.train import RECIPES, Recipe, TrainConfig, adam, mixture_loss, sampled_loss
 
 pytestmark = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason='needs FashionMNIST (make setup installs it)')
@@ -28,11 +33,7 @@ TOY = ModelSpec('toy', lambda profile, seed=0, noise_var=0.0: TrainConfig(model=
                               sampled_loss(mixture_loss), adam,
                               ignores=('depth', 'widen_factor', 'dropout', 'hidden', 'init_var')))
 
-SECTIONS = {'4.1': (smoothing.smoothing_experiment, smoothing, True),  # per-model function, module, noise-trained
-            '4.2': (variance.variance_experiment, variance, False),
-            '4.3': (attack_samples.attack_samples_experiment, attack_samples, False),
-            '4.4': (attack_length.attack_length_experiment, attack_length, False),
-            '4.5': (inference_samples.inference_samples_experiment, inference_samples, False)}
+SECTIONS = ['06_smoothing', '07_variance', '08_attack_samples', '09_attack_length', '10_inference_samples']  # 4.1-4.5
 
 
 def nan_named(obj):
@@ -49,14 +50,15 @@ def toy(cache):
     experiments.MODEL_SPECS.pop('toy'); RECIPES.pop('toy')
 
 
-@pytest.mark.parametrize('section', SECTIONS)
-def test_a_registered_model_runs_through_every_section(toy, section, tmp_path):
-    per_model, module, noise = SECTIONS[section]
-    results = run_section(section, per_model, 'smoke', 0, 'toy', 'cpu', noise=noise, progress=False)
+@pytest.mark.parametrize('notebook', SECTIONS)
+def test_a_registered_model_runs_through_every_section(toy, notebook, tmp_path):
+    spec = section_spec(notebook)  # its per-model function and fields; section 4.1 loads the noise-trained models
+    module, section = importlib.import_module(spec.per_model.__module__), spec.section.number
+    results = run_section(notebook, spec.per_model, 'smoke', 0, 'toy', 'cpu', progress=False)
     assert results['labels'] == {'toy': 'Toy (noisy linear)'} and results['paper_setting'] == {'toy': False}
     assert not results['not_run']
-    computed = [f for f in SCHEMAS[section] if 'toy' in results[f]]
-    assert computed and all(f in computed for f in SCHEMAS[section] if f not in ('deterministic',)), computed
+    computed = [f for f in spec.fields if 'toy' in results[f]]
+    assert computed and all(f in computed for f in spec.fields if f not in ('deterministic',)), computed
     results['claims'] = module.verdicts(results)  # the pair claims (C4, C5, C9, C10) need the paper's pairs: none here
     again = load_results(save_results(results, tmp_path))
     assert nan_named(again) == nan_named(results)  # integer sample sizes survive the JSON round trip

@@ -6,7 +6,7 @@ import torch
 
 from snn_robust import theory
 from snn_robust.core import GaussianLinear
-from snn_robust.experiments import load_results, save_results
+from snn_robust.sections import load_results, save_results
 from snn_robust.inference_samples import gradient_spread, pack, prop35_on_images, verdicts
 
 

@@ -8,7 +8,7 @@ from conftest import reproduce_args, reproduce_env
 from snn_robust.checkpoints import checkpoint_path
 from snn_robust.experiments import experiment_config
 from snn_robust.paper import CLAIMS, NOTEBOOKS
-from snn_robust.reproduce import notebooks_dir
+from snn_robust.provenance import notebooks_dir
 
 FIGURES = ['fig1_attack_failure_modes', 'fig2_gradient_angle', 'fig3_conditions_im_dropout0.6', 'fig4_prediction_variance',
            'fig5_fgm_im_dropout0.6', 'fig6_cos_im_dropout0.6', 'fig8_conditions_bnn_dropout0.3', 'fig9_fgm_bnn_dropout0.3',
