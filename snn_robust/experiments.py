@@ -69,7 +69,7 @@ class ModelSpec:
     name: str                     # the name notebooks, results and the CLI use
     config: Callable              # (profile, seed=0, noise_var=0.0) -> TrainConfig; raises NotRun where it cannot run
     label: Callable               # TrainConfig -> how figures and the report name the model
-    caps: str | None = None       # the profile entry that caps its settings (the ResNets: 'wrn'); None: the profile's
+    capped_by: str | None = None  # the profile entry that caps its settings (the ResNets: 'wrn'); None: the profile's
     pair: str | None = None       # the variance pair of section 4.2 it belongs to
     higher_variance: bool = False  # within its pair, the model the paper calls higher-variance
     smoothing_draws: int = SMOOTHING_DRAWS['mlp']  # noise draws per realisation when smoothed (section 4.1)
@@ -129,7 +129,7 @@ def resnet_label(config: TrainConfig) -> str:
     data = note or ('FashionMNIST, CIFAR-10 absent' if config.dataset == 'fashion_mnist' else 'CIFAR-10')
     return f'{label} (WRN-{config.depth}-{config.widen_factor} on {data})'
 
-_RESNET = dict(caps='wrn', pair='resnet', smoothing_draws=SMOOTHING_DRAWS['resnet'],
+_RESNET = dict(capped_by='wrn', pair='resnet', smoothing_draws=SMOOTHING_DRAWS['resnet'],
                smoothing_n_infer=SMOOTHING_N_INFER['resnet'], whole_test_set=False, loss_sweep=False,
                deterministic=True)
 MODEL_SPECS = {
@@ -204,7 +204,7 @@ def experiment_config(name: str, profile: str, seed: int = 0, noise_var: float =
     return spec.config(profile, seed, noise_var)
 
 def experiment_settings(profile: str, name: str) -> dict:
-    """The profile's experiment settings for model `name`: capped by its spec's `caps` entry (the ResNets).
+    """The profile's experiment settings for model `name`: capped by its spec's `capped_by` entry (the ResNets).
 
     Args:
         profile: 'smoke', 'quick' or 'paper'
@@ -215,8 +215,8 @@ def experiment_settings(profile: str, name: str) -> dict:
         sample sizes (at most `max_samples`) taken from the cap.
     """
     p, spec = dict(check_profile(profile)), check_model_name(name)
-    if spec.caps is None: return p
-    w = p[spec.caps]
+    if spec.capped_by is None: return p
+    w = p[spec.capped_by]
     cap = lambda sizes: tuple(s for s in sizes if s <= w['max_samples'])
     return {**p, 'n_test': w['n_test'], 'n_infer': w['n_infer'], 'attack_samples': cap(p['attack_samples']),
             'pgd_attack_samples': cap(p['pgd_attack_samples']), 'infer_samples': cap(p['infer_samples']),
