@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import torch
-from .core import get_device
+from .checks import get_device
 from .data import Split, data_note, load_split
 from .outputs import mean_std, save_json
 from .evidence import Z, pool_estimates

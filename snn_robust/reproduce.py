@@ -18,7 +18,7 @@ from .attack_samples import cos_figures, sweep_figures
 from .bench import machine_description, run_bench
 from .checkpoints import checkpoint_path
 from .cli import EXECUTORS, SLURM_OPTIONS
-from .core import check_count, get_device
+from .checks import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
 from .evidence import pool
 from .experiments import (MODEL_SPECS, check_profile, discrepancy_table, load_results, notebook_models,
