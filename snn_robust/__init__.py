@@ -10,11 +10,12 @@ __all__ = []
 import importlib
 
 _API = {  # module -> the names `from snn_robust import ...` gives
-    'core': ['StochasticClassifier', 'GaussianLinear', 'check_model', 'get_device', 'sample_streams', 'Streams',
-             'draw_normal', 'draw_bernoulli', 'sample_probs', 'mc_probs', 'mc_logits', 'mc_probs_nested', 'mc_grad',
-             'mc_jacobian'],
-    'models': ['mc_dropout', 'gaussian_weights', 'from_sampler', 'StochasticMLP', 'WideResNet', 'Smoothed',
-               'as_deterministic'],
+    'core': ['StochasticClassifier', 'GaussianLinear', 'check_model', 'sample_probs', 'mc_probs', 'mc_logits',
+             'mc_probs_nested', 'mc_grad', 'mc_jacobian'],
+    'checks': ['get_device'],
+    'streams': ['sample_streams', 'Streams', 'draw_normal', 'draw_bernoulli'],
+    'wrappers': ['mc_dropout', 'gaussian_weights', 'from_sampler'],
+    'models': ['StochasticMLP', 'WideResNet', 'Smoothed', 'as_deterministic'],
     'attacks': ['attack_gradient', 'fgm', 'fgm_step', 'pgd', 'accuracy', 'accuracy_estimate', 'Accuracy', 'AttackInfo',
                 'step_sweep', 'attack_sweep', 'eta_grid'],
     'apgd': ['auto_attack_rand'],  # and `apgd`, from `snn_robust.apgd` (the name of its module)

@@ -8,17 +8,21 @@ import math, time
 from dataclasses import dataclass
 from functools import partial
 import torch
-from .core import (_mc_loss_grad, _mc_mean, check_count, check_generator, check_real, resolve_generator,
-                             StochasticClassifier)
-from .attacks import (LOSSES, AttackInfo, _check_dlr_classes, _clip, accuracy_estimate, check_attack_args,
-                                check_eta, pgd, project, random_in_ball)
+from .checks import check_count, check_generator, check_real
+from .streams import resolve_generator
+from .core import _mc_mean, StochasticClassifier
+from .graphs import _mc_loss_grad
+from .losses import LOSSES, _check_dlr_classes
+from .attacks import (AttackInfo, _clip, accuracy_estimate, check_attack_args, check_eta, pgd, project,
+                                random_in_ball)
+from .wrappers import OneRealisation
 
 # %% auto #0
 __all__ = ['APGD_LOSSES', 'AUTO_ATTACK_RAND', 'check_apgd_loss', 'apgd_checkpoints', 'APGDInfo', 'apgd', 'RandAutoAttackInfo',
            'auto_attack_rand', 'rand_evaluation']
 
 # %% ../nbs/04a_apgd.ipynb #a8c377e2
-APGD_LOSSES = ('ce', 'dlr')  # the losses of Croce & Hein's APGD, from `attacks.LOSSES`
+APGD_LOSSES = ('ce', 'dlr')  # the losses of Croce & Hein's APGD, from `losses.LOSSES`
 
 def check_apgd_loss(loss: object) -> str:
     """`loss` if it is one of `APGD_LOSSES`, else a `ValueError` naming it.
@@ -231,7 +235,6 @@ def rand_evaluation(model: StochasticClassifier, x: torch.Tensor, y: torch.Tenso
     n_infer, eta, generator = check_count(n_infer, 'n_infer'), check_eta(eta), resolve_generator(generator)
     _check_dlr_classes(getattr(model, 'classes', None))
     import torchattacks
-    from snn_robust.bench import OneRealisation
     one_draw = OneRealisation(model)
     score_seed, torch_seed = torch.randint(0, 2**62, (2,), generator=generator, device=generator.device).tolist()
     attacks = {

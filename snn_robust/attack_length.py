@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from .attack_samples import positive_hits
 from .attacks import attack_gradient, eta_grid, fgm_step, step_sweep
-from .core import StochasticClassifier, check_mc_args, model_chunk_plan, resolve_generator, sample_streams
+from .streams import resolve_generator, sample_streams
+from .core import StochasticClassifier, check_mc_args, model_chunk_plan
 from .data import load_split
 from .evidence import check
 from .experiments import Experiment

@@ -8,80 +8,19 @@ import math, numbers
 from dataclasses import dataclass
 from typing import Sequence
 import torch
-from .core import (_mc_loss_grad, _mc_mean, _sample_probs, check_count, check_labels, check_mc_args,
-                             check_real, resolve_generator, StochasticClassifier)
+from .checks import check_count, check_labels, check_real
+from .streams import resolve_generator
+from .core import _mc_mean, _sample_probs, check_mc_args, StochasticClassifier
+from .graphs import _mc_loss_grad
+from .losses import LOSSES
 from .paper import ETA_MAX
 
 # %% auto #0
-__all__ = ['LOSSES', 'NORMS', 'ATTACKS', 'ce_loss', 'margin_loss', 'cw_loss', 'dlr_loss', 'check_eta', 'check_norm', 'check_loss',
-           'check_clip', 'check_attack_args', 'AttackInfo', 'attack_gradient', 'fgm', 'fgm_step', 'project',
-           'random_in_ball', 'pgd', 'eta_grid', 'accuracy', 'step_sweep', 'attack_sweep', 'Accuracy',
-           'accuracy_estimate']
+__all__ = ['NORMS', 'ATTACKS', 'check_eta', 'check_norm', 'check_loss', 'check_clip', 'check_attack_args', 'AttackInfo',
+           'attack_gradient', 'fgm', 'fgm_step', 'project', 'random_in_ball', 'pgd', 'eta_grid', 'accuracy',
+           'step_sweep', 'attack_sweep', 'Accuracy', 'accuracy_estimate']
 
 # %% ../nbs/04_attacks.ipynb #e2374d0a
-def _other_max(v, y):
-    "max over c != y of v[:, c]."
-    return v.masked_fill(torch.nn.functional.one_hot(y, v.shape[1]).bool(), -math.inf).amax(1)
-
-def ce_loss(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy -log f_y of averaged probabilities, the loss of eq. (3); zero gradient where f_y underflows to 0.
-
-    Args:
-        probs: averaged class probabilities f^S(x) `[B, K]`
-        y: labels `[B]`
-
-    Returns:
-        The loss per input `[B]`.
-    """
-    return -probs.gather(1, y[:, None]).squeeze(1).clamp_min(torch.finfo(probs.dtype).tiny).log()
-
-def margin_loss(probs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Negative margin of averaged probabilities, -(f_y - max_{c != y} f_c) (section 3.2, appendix C.3).
-
-    Args:
-        probs: averaged class probabilities f^S(x) `[B, K]`
-        y: labels `[B]`
-
-    Returns:
-        The loss per input `[B]`, in [-1, 1]; > 0 where the input is misclassified.
-    """
-    return _other_max(probs, y) - probs.gather(1, y[:, None]).squeeze(1)
-
-def cw_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Carlini-Wagner loss on averaged logits, max_{c != y} z_c - z_y (appendix C.3).
-
-    Args:
-        logits: averaged logits `[B, K]` (`mc_logits`)
-        y: labels `[B]`
-
-    Returns:
-        The loss per input `[B]`; > 0 where the input is misclassified.
-    """
-    return _other_max(logits, y) - logits.gather(1, y[:, None]).squeeze(1)
-
-def _check_dlr_classes(k: int | None) -> None:
-    "Raise a `ValueError` unless DLR can be computed for `k` classes (three at least; None: not known yet)."
-    if k is not None and k < 3:
-        raise ValueError(f"loss='dlr' needs K >= 3 classes (it divides by z_pi1 - z_pi3), got K = {k}")
-
-def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The DLR loss of Croce & Hein (2020), -(z_y - max_{c != y} z_c) / (z_pi1 - z_pi3), on averaged logits.
-
-    Args:
-        logits: averaged logits `[B, K]` (`mc_logits`), K >= 3
-        y: labels `[B]`
-
-    Returns:
-        The loss per input `[B]`: > 0 where the input is misclassified, 1 where y has the third-largest logit.
-    """
-    _check_dlr_classes(logits.shape[1])
-    z, order = logits.sort(1)
-    top = (order[:, -1] == y).to(z.dtype)  # 1 where y is the largest logit: its margin is to the second largest
-    margin = logits.gather(1, y[:, None]).squeeze(1) - z[:, -2] * top - z[:, -1] * (1 - top)
-    return -margin / (z[:, -1] - z[:, -3] + 1e-12)
-
-LOSSES = {'ce': (ce_loss, 'probs'), 'margin': (margin_loss, 'probs'), 'cw': (cw_loss, 'logits'),
-          'dlr': (dlr_loss, 'logits')}
 NORMS = (2, math.inf)
 
 # %% ../nbs/04_attacks.ipynb #9b523394

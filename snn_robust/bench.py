@@ -8,22 +8,23 @@ import datetime, json, math, os, platform, re, resource, subprocess, sys, tempfi
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from .core import (PRECISIONS, StochasticClassifier, autocast, draw_bernoulli, draw_normal, get_device,
-                             mc_probs, sample_streams)
+from .checks import PRECISIONS, get_device
+from .streams import draw_bernoulli, draw_normal, sample_streams
+from .core import StochasticClassifier, autocast, mc_probs
 from .attacks import accuracy, attack_gradient, pgd
-from .cli import allocator
+from .alloc import allocator
 from .experiments import PROFILES
 from .models import StochasticMLP, WideResNet
+from .wrappers import OneRealisation
 from .outputs import atomic_write, markdown_table, save_figure
 from .train import TrainConfig, get_model
 
 # %% auto #0
 __all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'random_rates',
-           'loop_gradient', 'OneRealisation', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory',
-           'work_avoided', 'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability',
-           'reproduce_time', 'command_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
+           'loop_gradient', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory', 'work_avoided',
+           'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability', 'reproduce_time',
+           'command_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
 
 # %% ../nbs/12_bench.ipynb #486c0add
 def _cpuinfo() -> dict[str, str]:
@@ -146,27 +147,6 @@ def loop_gradient(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor,
     for _ in range(n_samples):
         grad += torch.autograd.grad(F.cross_entropy(model.sample_logits(xg, 1, generator)[0], y), xg)[0]
     return grad
-
-class OneRealisation(nn.Module):
-    """A stochastic classifier as a plain module for attack libraries: every forward call is one fresh realisation.
-
-    The realisations are drawn from the global RNG.
-
-    Args:
-        model: a stochastic classifier (`PROTOCOL`)
-    """
-    def __init__(self, model: StochasticClassifier) -> None:
-        super().__init__(); self.model = model
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """One fresh realisation's logits at `x`.
-
-        Args:
-            x: inputs `[B, ...]`
-
-        Returns:
-            Logits `[B, K]`.
-        """
-        return self.model.sample_logits(x, 1)[0]
 
 # %% ../nbs/12_bench.ipynb #9fb433a6
 def gradient_grid(model: StochasticMLP, x: torch.Tensor, y: torch.Tensor, batches: Sequence[int],

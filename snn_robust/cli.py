@@ -4,63 +4,15 @@
 
 # %% ../nbs/11a_cli.ipynb #0c1a0003
 from __future__ import annotations
-import argparse, ctypes.util, os, sys
-from pathlib import Path
+import argparse, sys
 from . import __version__
+from .alloc import allocator, preload_allocator
 from .paper import NOTEBOOKS
 
 # %% auto #0
-__all__ = ['TCMALLOC', 'PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'allocator', 'tune_malloc',
-           'preload_allocator', 'main', 'make_parser']
+__all__ = ['PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'main', 'make_parser']
 
 # %% ../nbs/11a_cli.ipynb #11a00002
-TCMALLOC = 'tcmalloc_minimal'  # Debian's libtcmalloc-minimal4
-
-def allocator() -> str:
-    """The `malloc` this process runs on: 'tcmalloc' where it is loaded, else 'glibc' (or 'unknown' off Linux).
-
-    Returns:
-        'tcmalloc', 'glibc' or 'unknown' (no `/proc/self/maps`).
-    """
-    try: maps = Path('/proc/self/maps').read_text()
-    except OSError: return 'unknown'
-    return 'tcmalloc' if 'libtcmalloc' in maps else 'glibc'
-
-_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt parameters (malloc.h)
-
-def _tcmalloc_wanted() -> bool: return os.environ.get('SNN_ROBUST_ALLOCATOR', 'tcmalloc') == 'tcmalloc'
-
-def tune_malloc() -> bool:
-    """Make glibc's `malloc` keep freed memory for reuse, as tcmalloc does, where this process runs on it.
-
-    Large blocks then come from the heap, not from `mmap` (M_MMAP_MAX = 0), and the heap's free top is never given
-    back (M_TRIM_THRESHOLD at its largest), so a tensor that is freed and allocated again is not faulted in page by
-    page again. `snn_robust.core` calls it on import. It does nothing on tcmalloc, off glibc, or where
-    `SNN_ROBUST_ALLOCATOR` is set to anything but 'tcmalloc' (e.g. 'glibc': glibc's defaults).
-
-    Returns:
-        True where glibc's settings were changed.
-    """
-    if not _tcmalloc_wanted() or allocator() != 'glibc': return False
-    mallopt = getattr(ctypes.CDLL(None), 'mallopt', None)
-    return mallopt is not None and mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
-
-def preload_allocator(argv: list[str]) -> None:
-    """Re-execute the `snn-robust` command `argv` with tcmalloc preloaded, where it is installed and not yet loaded.
-
-    Does nothing where `SNN_ROBUST_ALLOCATOR=glibc`, tcmalloc is missing or loaded, or `argv[0]` is not the
-    `snn-robust` executable; else replaces this process (`os.execve`) with `LD_PRELOAD` and `SNN_ROBUST_PRELOADED=1`.
-
-    Args:
-        argv: the command line, `sys.argv`
-    """
-    if not _tcmalloc_wanted() or os.environ.get('SNN_ROBUST_PRELOADED'): return
-    lib = ctypes.util.find_library(TCMALLOC)
-    if lib is None or allocator() != 'glibc' or Path(argv[0]).name != 'snn-robust' or not os.access(argv[0], os.X_OK):
-        return
-    preload = ' '.join(p for p in (os.environ.get('LD_PRELOAD'), lib) if p)
-    os.execve(argv[0], argv, {**os.environ, 'LD_PRELOAD': preload, 'SNN_ROBUST_PRELOADED': '1'})
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `snn-robust` command: on tcmalloc (where installed and not `SNN_ROBUST_ALLOCATOR=glibc`).
 
@@ -106,7 +58,7 @@ def _seed(text):
 def _count(name):
     "A positive integer's check, naming `name`."
     def parse(text):
-        from snn_robust.core import check_count
+        from snn_robust.checks import check_count
         try: return check_count(int(text), name)
         except ValueError: raise ValueError(f"{name} must be a positive integer, got {text!r}") from None
     return parse
@@ -119,7 +71,7 @@ def _non_negative(name):
     return parse
 
 def _device(text):
-    from snn_robust.core import get_device
+    from snn_robust.checks import get_device
     return str(get_device(text))
 
 def _reproduce_device(text, executor, scheduler):

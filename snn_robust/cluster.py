@@ -10,7 +10,7 @@ from typing import Iterator, TextIO
 import dask, torch
 from distributed import Client, LocalCluster, Worker, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
-from .core import get_device
+from .checks import get_device
 from .data import cache_dir
 from .tasks import Task, TaskFailed, cpu_cores, default_jobs, done_line, run_task
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 import torch
-from .core import get_device
+from .checks import get_device
 from .data import Split, data_note, load_split
 from .paper import NOISE_VAR, SECTIONS, SMOOTHING_DRAWS, SMOOTHING_N_INFER, paper_setting
 from .train import RECIPES, Recipe, TrainConfig, get_model

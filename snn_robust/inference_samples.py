@@ -10,8 +10,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from .attacks import attack_gradient, eta_grid, fgm_step
-from .core import (DEFAULT_ROW_BYTES, StochasticClassifier, check_labels, check_mc_args, mc_probs_nested,
-                             memory_budget, resolve_generator, sample_streams)
+from .checks import check_labels
+from .streams import resolve_generator, sample_streams
+from .core import DEFAULT_ROW_BYTES, StochasticClassifier, check_mc_args, mc_probs_nested, memory_budget
 from .data import Split, load_split
 from .evidence import check, image_mean
 from .experiments import Experiment

@@ -4,20 +4,19 @@
 
 # %% ../nbs/02_models.ipynb #067c7da9
 from __future__ import annotations
-import inspect, math, numbers
+import math, numbers
 from contextlib import contextmanager
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from typing import Callable
-from torch.func import functional_call
-from .core import (DEFAULT_ROW_BYTES, StochasticClassifier, check_count, check_model, check_real, draw_normal,
-                             draw_bernoulli, Streams)
+from .checks import check_count, check_real
+from .streams import draw_normal, draw_bernoulli, Streams
+from .core import DEFAULT_ROW_BYTES, StochasticClassifier, check_model
 
 # %% auto #0
-__all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'DROPOUT_LAYERS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet',
-           'Deterministic', 'as_deterministic', 'Smoothed', 'MCDropout', 'mc_dropout', 'GaussianWeights',
-           'gaussian_weights', 'FromSampler', 'from_sampler']
+__all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet', 'Deterministic',
+           'as_deterministic', 'Smoothed']
 
 # %% ../nbs/02_models.ipynb #11cb40e3
 class VMGLinear(nn.Module):
@@ -429,209 +428,3 @@ class Smoothed(StochasticClassifier):
             logits = torch.stack([self.base.sample_logits(noisy[s], 1, g)[0] for s, g in enumerate(gens)])
         logp = logits.view(S, self.n_noise, B, -1).log_softmax(-1)
         return torch.logsumexp(logp, 1) - math.log(self.n_noise)
-
-# %% ../nbs/02_models.ipynb #7882e57e
-DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)  # per element (nn.Dropout) or per channel
-_DROPOUTS = 'nn.Dropout, nn.Dropout1d, nn.Dropout2d or nn.Dropout3d'
-
-@contextmanager
-def _eval_mode(module: nn.Module):
-    "Every submodule of `module` in eval mode inside the block; each gets its own mode back after it."
-    modes = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try: yield
-    finally:
-        for m, mode in modes: m.training = mode
-
-def _check_module(module, name: str = 'module') -> nn.Module:
-    "`module` if it is a `torch.nn.Module`, else a `TypeError` naming `name`."
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"{name} must be a torch.nn.Module, got {type(module).__name__}")
-    return module
-
-def _check_classes(classes) -> int | None:
-    "`classes` (K) as an int if it is None or a positive integer, else a `ValueError`."
-    return None if classes is None else check_count(classes, 'classes')
-
-class _Wrapped(StochasticClassifier):
-    "A user's `self.module` as a stochastic classifier; its deterministic counterpart (4.3) is the module in eval mode."
-    def deterministic_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits [B, K] of the module with its own parameters in eval mode: dropout off, batch norm on running stats.
-
-        Args:
-            x: inputs `[B, ...]`
-
-        Returns:
-            `module(x)` in eval mode, logits `[B, K]`.
-        """
-        with _eval_mode(self.module): return self.module(x)
-
-class MCDropout(_Wrapped):
-    """MC dropout of a user's `module`: its dropout layers drop per realisation, everything else in eval mode.
-
-    Args:
-        module: maps inputs `[N, ...]` to logits `[N, K]`, with dropout layers (`DROPOUT_LAYERS`) on batch-first inputs
-        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
-    """
-    def __init__(self, module: nn.Module, classes: int | None = None):
-        super().__init__()
-        _check_module(module)
-        alpha = [n for n, m in module.named_modules() if isinstance(m, (nn.AlphaDropout, nn.FeatureAlphaDropout))]
-        if alpha: raise ValueError(f"module has alpha dropout ({', '.join(alpha)}), which mc_dropout does not support; "
-                                   f"it needs {_DROPOUTS}")
-        self.drops = [m for m in module.modules() if isinstance(m, DROPOUT_LAYERS)]
-        if not self.drops:
-            raise ValueError(f"module must contain a dropout layer ({_DROPOUTS}) for MC dropout; "
-                             f"{type(module).__name__} has none")
-        self.module, self.classes = module, _check_classes(classes)
-
-    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
-        """Logits [S, B, K] from one forward of S*B inputs; realisation s draws all its masks from stream s.
-
-        Args:
-            xs: inputs `[S, B, ...]`, one batch per realisation
-            streams: S random streams, stream s draws realisation s's masks; None: the global RNG
-
-        Returns:
-            Logits `[S, B, K]`, differentiable with respect to `xs` and the module's parameters.
-
-        Raises:
-            ValueError: a dropout layer's input is not batch-first, `[S*B, ...]`.
-        """
-        S, B = xs.shape[:2]
-        def drop(layer, inputs, h):  # in eval mode the layer returned its input: apply the mask here
-            if h.shape[0] != S * B:
-                raise ValueError(f"mc_dropout needs batch-first dropout inputs [S*B, ...] = [{S * B}, ...], "
-                                 f"got {tuple(h.shape)}")
-            if layer.p == 0: return h
-            per = h.shape[1:] if isinstance(layer, nn.Dropout) else (h.shape[1], *[1] * (h.ndim - 2))
-            mask = draw_bernoulli((S, B, *per), 1 - layer.p, streams, h.device, h.dtype)
-            return (h.view(S, B, *h.shape[1:]) * mask).view_as(h) / (1 - layer.p) if layer.p < 1 else h * 0
-        hooks = [m.register_forward_hook(drop) for m in self.drops]
-        try:
-            with _eval_mode(self.module): return self.module(xs.reshape(S * B, *xs.shape[2:])).view(S, B, -1)
-        finally:
-            for h in hooks: h.remove()
-
-def mc_dropout(module: nn.Module, classes: int | None = None) -> MCDropout:
-    """MC dropout of `module` (Gal & Ghahramani): a fresh mask per realisation and input in every dropout layer.
-
-    Args:
-        module: a `torch.nn.Module` from inputs `[N, ...]` to logits `[N, K]` with dropout layers (`DROPOUT_LAYERS`,
-            batch-first inputs); an `F.dropout` call inside `forward` is not seen
-        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
-
-    Returns:
-        An `MCDropout`; the module runs in eval mode (batch norm on running statistics) and keeps its own parameters.
-
-    Raises:
-        TypeError: `module` is not a `torch.nn.Module`.
-        ValueError: `module` has no dropout layer or has alpha dropout, or `classes` is not a positive integer.
-    """
-    return MCDropout(module, classes)
-
-# %% ../nbs/02_models.ipynb #b77b436b
-class GaussianWeights(_Wrapped):
-    """Gaussian weight noise on a user's `module`: realisation s has parameters W + std * eps_s, eps_s ~ N(0, I).
-
-    Args:
-        module: maps inputs `[N, ...]` to logits `[N, K]`, deterministic given its parameters in eval mode
-        std: the noise's standard deviation on every parameter (>= 0; 0: the module itself)
-        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
-    """
-    def __init__(self, module: nn.Module, std: float, classes: int | None = None):
-        super().__init__()
-        self.std = check_real(std, 'std', 0, note='a standard deviation')
-        if not any(True for _ in _check_module(module).parameters()):
-            raise ValueError(f"module must have parameters to perturb; {type(module).__name__} has none")
-        self.module, self.classes = module, _check_classes(classes)
-        # footprint for the chunk plan: the noise and the perturbed parameters of a realisation
-        self.sample_bytes = 2 * sum(p.numel() * p.element_size() for p in module.parameters())
-
-    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
-        """Logits [S, B, K]: realisation s perturbs every parameter with noise from stream s, all S in one vmap.
-
-        Args:
-            xs: inputs `[S, B, ...]`, one batch per realisation; one batch expanded S times goes in once, shared
-            streams: S random streams, stream s draws eps_s; None: the global RNG
-
-        Returns:
-            Logits `[S, B, K]`, differentiable with respect to `xs` and the module's parameters.
-        """
-        params, S = dict(self.module.named_parameters()), xs.shape[0]
-        first = next(iter(params.values()))
-        eps = draw_normal((S, sum(p.numel() for p in params.values())), streams, first.device, first.dtype)
-        weights = {n: p + self.std * e.view(S, *p.shape).to(p.dtype)
-                   for (n, p), e in zip(params.items(), eps.split([p.numel() for p in params.values()], 1))}
-        shared = S == 1 or xs.stride(0) == 0  # one input batch for every realisation
-        run = lambda w, x: functional_call(self.module, w, (x,))
-        with _eval_mode(self.module):
-            return torch.vmap(run, in_dims=(0, None if shared else 0))(weights, xs[0] if shared else xs)
-
-def gaussian_weights(module: nn.Module, std: float, classes: int | None = None) -> GaussianWeights:
-    """`module` with every parameter W replaced by W + std * eps per realisation, all realisations in one batched call.
-
-    Args:
-        module: a `torch.nn.Module` with parameters, from inputs `[N, ...]` to logits `[N, K]`, deterministic in eval
-            mode; buffers (batch-norm statistics) are not perturbed
-        std: the noise's standard deviation sigma (>= 0; 0: the module itself)
-        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
-
-    Returns:
-        A `GaussianWeights`; the module runs in eval mode under `torch.vmap` and keeps its own parameters.
-
-    Raises:
-        TypeError: `module` is not a `torch.nn.Module`.
-        ValueError: `module` has no parameters, or a bad `std` or `classes`.
-    """
-    return GaussianWeights(module, std, classes)
-
-# %% ../nbs/02_models.ipynb #1ad7e505
-class FromSampler(StochasticClassifier):
-    """A stochastic classifier from `fn(x, generator) -> logits [B, K]`, one call per realisation.
-
-    Args:
-        fn: `fn(x, generator)`: logits `[B, K]` of one realisation at inputs `x` `[B, ...]`, all its randomness from
-            `generator`
-        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
-    """
-    def __init__(self, fn: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor], classes: int | None = None):
-        super().__init__()
-        if not callable(fn):
-            raise TypeError(f"fn must be callable as fn(x, generator) -> logits [B, K], got {type(fn).__name__}")
-        try: inspect.signature(fn).bind(None, None)
-        except TypeError:
-            raise TypeError(f"fn must take (x, generator), got one of signature {inspect.signature(fn)}") from None
-        except ValueError: pass  # no signature to read (a builtin): the call itself will tell
-        self.fn, self.classes = fn, _check_classes(classes)
-
-    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
-        """Logits [S, B, K]: realisation s is `fn(xs[s], g_s)`, g_s a generator seeded from stream s, one call each.
-
-        Args:
-            xs: inputs `[S, B, ...]`, one batch per realisation
-            streams: S random streams, stream s seeds call s's generator; None: every call gets None
-
-        Returns:
-            Logits `[S, B, K]`, the S calls' outputs stacked.
-        """
-        gens = streams.generators() if streams is not None else [None] * len(xs)
-        return torch.stack([self.fn(x, g) for x, g in zip(xs, gens)])
-
-def from_sampler(fn: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor],
-                 classes: int | None = None) -> FromSampler:
-    """A stochastic classifier from one realisation's `fn(x, generator)`; a loop over realisations (unavoidable).
-
-    Args:
-        fn: `fn(x, generator)`: logits `[B, K]` of one realisation at inputs `x` `[B, ...]`, all its randomness from
-            `generator` (a function or module)
-        classes: the number of classes K where known (labels and logits are checked against it); None: unknown
-
-    Returns:
-        A `FromSampler`: realisation s is `fn(x, g_s)`, g_s seeded from its random stream, S calls for S realisations.
-
-    Raises:
-        TypeError: `fn` is not callable, or cannot be called as `fn(x, generator)`.
-        ValueError: `classes` is not a positive integer.
-    """
-    return FromSampler(fn, classes)

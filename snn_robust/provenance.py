@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 import torch
 from .checkpoints import checkpoint_path
-from .cli import allocator
+from .alloc import allocator
 from .experiments import notebook_models
 
 # %% auto #0

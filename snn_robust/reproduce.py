@@ -10,7 +10,7 @@ from typing import Iterable, Sequence, TextIO
 import torch
 from .bench import run_bench
 from .cli import EXECUTORS, SLURM_OPTIONS
-from .core import check_count, get_device
+from .checks import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
 from .experiments import MODEL_SPECS, check_profile
 from .outputs import check_writable_dir, markdown_table

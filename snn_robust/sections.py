@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import torch
-from .core import get_device
+from .checks import get_device
 from .experiments import Experiment, NotRun, check_profile, load_experiment, resolve_models
 from .outputs import save_json
 from .paper import NOTEBOOKS, SECTIONS, Section

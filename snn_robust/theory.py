@@ -8,18 +8,18 @@ import math
 from dataclasses import dataclass, fields
 from typing import Callable
 import torch
-from .core import (_mc_jacobian, _mc_mean, GaussianLinear, StochasticClassifier, check_count, check_labels,
-                             check_mc_args, check_real, mc_logits, resolve_generator, Streams)
+from .checks import check_count, check_delta, check_discriminant, check_L, check_labels, check_real
+from .streams import resolve_generator, Streams
+from .core import _mc_jacobian, _mc_mean, GaussianLinear, StochasticClassifier, check_mc_args, mc_logits
 from .attacks import fgm
 from .evidence import count_check
 from .paper import claim_key
 from .sections import SectionSpec
 
 # %% auto #0
-__all__ = ['DISCRIMINANTS', 'SPEC', 'RobustnessTerms', 'Linearisation', 'check_discriminant', 'check_delta', 'check_L',
-           'linearise', 'terms_for', 'robustness_terms', 'random_linear_classifier', 'theorem_cases',
-           'theorem32_counts', 'SineLinear', 'random_smooth_classifier', 'theorem34_counts', 'gaussian_norm_bounds',
-           'gaussian_norm_cases', 'boundary_of', 'find_case', 'mean_angle', 'verdicts']
+__all__ = ['SPEC', 'RobustnessTerms', 'Linearisation', 'linearise', 'terms_for', 'robustness_terms', 'random_linear_classifier',
+           'theorem_cases', 'theorem32_counts', 'SineLinear', 'random_smooth_classifier', 'theorem34_counts',
+           'gaussian_norm_bounds', 'gaussian_norm_cases', 'boundary_of', 'find_case', 'mean_angle', 'verdicts']
 
 # %% ../nbs/05_theory.ipynb #60673fb4
 @dataclass
@@ -90,8 +90,6 @@ class RobustnessTerms:
             f'{k} {v:.4g}' for k, v in self.summary().items() if k != 'inputs') + ')'
 
 # %% ../nbs/05_theory.ipynb #f3cd3b83
-DISCRIMINANTS = ('probs', 'logits')
-
 @dataclass
 class Linearisation:
     "f^I(x) [B, K], margins f_y - f_c and their gradients [B, K, D] (Theorem 3.2) for one frozen inference set I."
@@ -107,53 +105,6 @@ class Linearisation:
     state: torch.Tensor
     generator_device: torch.device
     chunk_size: int | None = None
-
-def check_discriminant(discriminant: object) -> str:
-    """`discriminant` if it is one of `DISCRIMINANTS`, else a `ValueError` naming it.
-
-    Args:
-        discriminant: the argument to check
-
-    Returns:
-        `discriminant`: 'probs' or 'logits'.
-
-    Raises:
-        ValueError: `discriminant` is not in `DISCRIMINANTS`.
-    """
-    if discriminant not in DISCRIMINANTS:
-        raise ValueError(f"discriminant must be one of {DISCRIMINANTS}, got {discriminant!r}")
-    return discriminant
-
-def check_delta(delta: object, x: torch.Tensor) -> None:
-    """Raise a `ValueError` naming `delta` unless it is a finite tensor of the shape of `x`.
-
-    Args:
-        delta: the perturbation to check
-        x: the inputs it perturbs, `[B, ...]`
-
-    Raises:
-        ValueError: `delta` is not a tensor shaped like `x`, or holds NaN or infinity.
-    """
-    shape = tuple(getattr(x, 'shape', ()))
-    if not isinstance(delta, torch.Tensor) or not isinstance(x, torch.Tensor) or delta.shape != x.shape:
-        raise ValueError(f"delta must be a finite tensor of the shape of x {shape}, "
-                         f"got {tuple(getattr(delta, 'shape', ()))}")
-    if not torch.isfinite(delta).all():
-        raise ValueError(f"delta must be a finite tensor of the shape of x {shape}: it holds NaN or infinite values")
-
-def check_L(L: object) -> float | None:
-    """`L` as a float, or None, if it is None or a finite number >= 0, else a `ValueError` naming it.
-
-    Args:
-        L: the smoothness constant to check
-
-    Returns:
-        `L` as a `float`, or None.
-
-    Raises:
-        ValueError: `L` is neither None nor a finite number >= 0.
-    """
-    return check_real(L, 'L', 0, none_ok=True, note='the smoothness constant')
 
 def linearise(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, n_samples: int,
               discriminant: str = 'probs', generator: torch.Generator | None = None,

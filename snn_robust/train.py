@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm  # text bars: the notebooks have no ipywidgets (tqdm.auto would warn in every one)
 from .checkpoints import checkpoint_lock, checkpoint_path, load_checkpoint, save_checkpoint
-from .core import (StochasticClassifier, STREAMS, autocast, check_count, check_precision, check_real,
-                             get_device, mc_probs_nested, sample_streams)
+from .checks import check_count, check_precision, check_real, get_device
+from .streams import STREAMS, sample_streams
+from .core import StochasticClassifier, autocast, mc_probs_nested
 from .data import DATASETS, SHAPES, Split, load_split
 from .models import StochasticMLP, WideResNet, _check_dropout
 from .outputs import check_writable_dir

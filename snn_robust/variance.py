@@ -10,7 +10,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from .attacks import attack_gradient, eta_grid, step_sweep
-from .core import StochasticClassifier, check_labels, sample_probs
+from .checks import check_labels
+from .core import StochasticClassifier, sample_probs
 from .evidence import check
 from .experiments import Experiment, variance_pairs
 from .outputs import PALETTE, PANEL, save_figure, seed_boxes, seed_curve, seeds_title

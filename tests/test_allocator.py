@@ -18,7 +18,7 @@ needs_tcmalloc = pytest.mark.skipif(TCMALLOC is None, reason='needs libtcmalloc-
 PROGRAM = """
 import hashlib, torch
 from snn_robust.attacks import attack_gradient, pgd
-from snn_robust.cli import allocator
+from snn_robust.alloc import allocator
 from snn_robust.core import mc_probs
 from snn_robust.models import StochasticMLP, WideResNet
 torch.manual_seed(0)

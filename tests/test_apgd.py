@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from snn_robust.apgd import apgd, apgd_checkpoints, auto_attack_rand
-from snn_robust.attacks import accuracy, dlr_loss
+from snn_robust.losses import dlr_loss
+from snn_robust.attacks import accuracy
 from snn_robust.core import GaussianLinear, mc_probs
 from snn_robust.models import StochasticMLP, as_deterministic
 

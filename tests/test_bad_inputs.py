@@ -18,7 +18,9 @@ import torch
 
 from snn_robust.attack_length import extreme_predictions
 from snn_robust.attacks import accuracy, attack_sweep, eta_grid, fgm, fgm_step, pgd
-from snn_robust.core import GaussianLinear, get_device, mc_grad, mc_probs, mc_probs_nested, sample_probs, sample_streams
+from snn_robust.checks import get_device
+from snn_robust.streams import sample_streams
+from snn_robust.core import GaussianLinear, mc_grad, mc_probs, mc_probs_nested, sample_probs
 from snn_robust.data import FASHION_FILES, Split, load_split, write_idx
 from snn_robust.models import Smoothed, StochasticMLP, WideResNet
 from snn_robust.variance import prediction_variance

@@ -8,7 +8,8 @@ import torch
 
 import snn_robust.core as core
 from snn_robust.attacks import accuracy, attack_gradient, attack_sweep, fgm, pgd, step_sweep
-from snn_robust.core import (GaussianLinear, check_real, mc_grad, mc_jacobian, mc_probs, sample_probs)
+from snn_robust.checks import check_real
+from snn_robust.core import GaussianLinear, mc_grad, mc_jacobian, mc_probs, sample_probs
 from snn_robust.models import Smoothed, StochasticMLP, VMGLinear
 from snn_robust.theory import linearise, mean_angle, robustness_terms, terms_for
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from snn_robust.attacks import ce_loss, cw_loss, fgm, margin_loss, pgd
+from snn_robust.losses import ce_loss, cw_loss, margin_loss
+from snn_robust.attacks import fgm, pgd
 from snn_robust.core import GaussianLinear, mc_grad, mc_probs, sample_probs
 from snn_robust.models import Smoothed, StochasticMLP
 from snn_robust.theory import linearise, mean_angle, robustness_terms, terms_for

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from snn_robust.core import Streams, _cpu_numbers, _torch_bernoulli, _torch_normal, draw_bernoulli, draw_normal, sample_streams
+from snn_robust.streams import (Streams, _cpu_numbers, _torch_bernoulli, _torch_normal, draw_bernoulli, draw_normal,
+                                sample_streams)
 
 N = 2**20  # numbers per check: a 4-sigma band on the mean is +-0.004
 

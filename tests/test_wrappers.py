@@ -7,8 +7,10 @@ import torch
 import torch.nn as nn
 
 from snn_robust.attacks import fgm
-from snn_robust.core import draw_bernoulli, draw_normal, mc_grad, mc_probs, mc_probs_nested, sample_probs, sample_streams
-from snn_robust.models import DROPOUT_LAYERS, as_deterministic, from_sampler, gaussian_weights, mc_dropout
+from snn_robust.streams import draw_bernoulli, draw_normal, sample_streams
+from snn_robust.core import mc_grad, mc_probs, mc_probs_nested, sample_probs
+from snn_robust.models import as_deterministic
+from snn_robust.wrappers import DROPOUT_LAYERS, from_sampler, gaussian_weights, mc_dropout
 
 
 def gen(seed=0):
