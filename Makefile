@@ -8,18 +8,30 @@ STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 MATHJAX := $(VENV)/node_modules/mathjax/es5
+# JupyterLab as `make lab` starts it (tests/test_browser.py starts the same, reading these two lines): on the repository,
+# so that the notebooks' images of figures/ show, opened at nbs/index.ipynb; in the venv's settings, no prompt to fetch
+# news and no update check (JupyterLab's own overrides.json, for every JupyterLab this venv runs)
+LAB_ARGS := --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/nbs/index.ipynb
+LAB_OVERRIDES := {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 .PHONY: setup data slurm quick test sync readme results lint docs nbtest pytest benchcheck bench lab
-setup: $(STAMP) data $(MATHJAX)/tex-mml-chtml.js
+setup: $(STAMP) data $(MATHJAX)/tex-mml-chtml.js $(LAB_SETTINGS)
 
 $(STAMP): setup.py settings.ini
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	$(BIN)/python -m pip install -q --no-deps cleverhans==4.0.0  # reference FGM for the tests; its torch part needs only torch
-	$(BIN)/python -m pip install -q scipy && $(BIN)/python -m pip install -q --no-deps torchattacks==3.5.1  # EOTPGD, for the benchmark only; its requests~=2.25 pin would break jupyterlab
+	$(BIN)/python -m pip uninstall -qq -y cleverhans torchattacks  # a rerun: pip would check the next installs against their pins
+	$(BIN)/python -m pip install -q -e '.[dev]' scipy
+	@# last, without their dependencies (and so without pip's check of them, which would print an ERROR): cleverhans, the
+	@# reference FGM for the tests (its torch part needs only torch; it pins tensorflow-probability); torchattacks, EOTPGD
+	@# for the benchmark only (its requests~=2.25 pin would break jupyterlab)
+	$(BIN)/python -m pip install -q --no-deps cleverhans==4.0.0 torchattacks==3.5.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' --env LD_PRELOAD libtcmalloc_minimal.so.4 >/dev/null
 	touch $@
+
+$(LAB_SETTINGS): Makefile | $(STAMP)
+	mkdir -p $(@D) && echo '$(LAB_OVERRIDES)' > $@
 
 # Debian's packages, those missing: FashionMNIST, tcmalloc (the allocator `snn-robust` and the project's kernel run on),
 # chromium (the browser tests) and npm (MathJax for the documentation site; left alone where npm comes from elsewhere)
@@ -88,4 +100,4 @@ bench: setup
 	$(BIN)/snn-robust bench
 
 lab: setup
-	$(BIN)/jupyter lab nbs $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	$(BIN)/jupyter lab $(LAB_ARGS) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )

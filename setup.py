@@ -17,6 +17,7 @@ setuptools.setup(
     project_urls={'Source': cfg['git_url']},
     keywords=cfg['keywords'].split(),
     classifiers=['Programming Language :: Python :: 3', 'Intended Audience :: Science/Research'],
+    package_dir={'': '.'},  # flat layout: installed editable as a path entry, with no warning from setuptools
     packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
     include_package_data=True,
     package_data={cfg['lib_path']: ['py.typed']},  # PEP 561: the package's annotations are for type checkers

@@ -3,17 +3,21 @@
 `python docs/prepare.py SRC --mathjax DIR` writes SRC (removed first) with the layout of the repository, so that
 relative links and images work as they do on GitHub:
 
-- `index.md`: README.md, the landing page, with the site's tables of contents;
+- `index.md`: README.md, the landing page, reordered (`landing_page`): what the package is, how to cite it, the
+  verdicts on the paper's claims (`figures/paper/claims.md`) and a figure, then the two commands and the rest; with the
+  site's tables of contents;
 - `nbs/*.ipynb`: every notebook with the outputs it carries (never executed), nbdev's cell directives taken out
   (`#| hide`, `#| default_exp` and `#| include: false` cells dropped, `#| echo: false` and `#| output: false` turned
-  into myst-nb's `remove-input` / `remove-output` tags) and a line linking its module's API page;
+  into myst-nb's `remove-input` / `remove-output` tags), a line linking its module's API page and the original
+  notebook (`_notebooks/`, a download: directives and all), and a section's verdicts (its `paper-results` cell) first;
 - `figures/<profile>/`: `REPORT.md`, the figures, a page showing every figure and linking the tables, the other
   files, and the executed notebooks `figures/<profile>/notebooks/*.ipynb` where a run has kept them; their
   Markdown was written in `nbs/`, so a relative link that misses from the copy but hits from `nbs/` is re-aimed;
 - `bench/**`: the benchmark results the README links to;
-- `api/`: one page per module (autodoc) and `api/index.md` for the names `from snn_robust import ...` gives;
+- `api/`: one page per module (a summary table, then autodoc) and `api/index.md` for the names
+  `from snn_robust import ...` gives, each with its docstring's first line;
 - `_static/mathjax/`: MathJax 3 from DIR (npm's `mathjax/es5`), served with the site;
-- `conf.py`: `docs/conf.py`.
+- `conf.py`: `docs/conf.py`, `_static/site.css`: `docs/site.css`.
 
 A relative link to a file of the repository that is not part of the site (a test, a source file) points to the file
 on GitHub (`git_url` in settings.ini).
@@ -22,6 +26,8 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import importlib
+import inspect
 import json
 import os
 import re
@@ -36,6 +42,11 @@ NBS = ROOT / 'nbs'
 DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 DROP = {'hide', 'default_exp'}          # nbdev leaves these cells out of its docs
 MATHJAX_FILES = ['tex-mml-chtml.js', 'output/chtml/fonts/woff-v2']  # the combined component and its fonts
+RESULTS_TAG = 'paper-results'  # a section notebook's cell with the committed report's verdicts (`make results`)
+ORIGINALS = '_notebooks'       # the notebooks as the repository has them, offered for download (not pages)
+LANDING_FIGURE = ('figures/paper/fig5_fgm_im_dropout0.6.png',
+                  "Figure 5 (paper profile, seeds 0-2): the IM's accuracy under FGM over the attack length, one curve "
+                  "per number of attack samples $S_{\\mathcal{A}}$; more samples, a stronger attack")
 LINK = re.compile(r'(!?\[[^\]]*\]\()([^)\s]+)(\))')  # a Markdown link or image: [text](target)
 
 
@@ -70,7 +81,7 @@ def link_repository(src: Path) -> None:
     cfg.read(ROOT / 'settings.ini')
     url = f"{cfg['DEFAULT']['git_url']}/blob/{cfg['DEFAULT']['branch']}"
     for page in src.rglob('*.md'): page.write_text(relink(page.read_text(), to_repository(src, page, url)))
-    for page in src.rglob('*.ipynb'):
+    for page in (p for p in src.rglob('*.ipynb') if not p.is_relative_to(src / ORIGINALS)):  # downloads: as they are
         nb = json.loads(page.read_text())
         for c in nb['cells']:
             if c['cell_type'] == 'markdown': c['source'] = relink(''.join(c['source']), to_repository(src, page, url))
@@ -101,6 +112,15 @@ def notebook_module(nb: dict) -> str | None:
     return None
 
 
+def download(notebook: Path, src: Path) -> str:
+    """A MyST link that downloads `notebook` (a repository file) as the repository has it, copied to `src/_notebooks/`:
+    its `#| export` lines and all, to run and edit."""
+    path = notebook.relative_to(ROOT).as_posix()
+    (src / ORIGINALS / path).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(notebook, src / ORIGINALS / path)
+    return f'source: {{download}}`{path} </{ORIGINALS}/{path}>`'
+
+
 def api_link(module: str, depth: int) -> str:
     "A Markdown link from a page `depth` folders deep to the API page of `module`."
     page = 'index' if module == '__init__' else module
@@ -108,13 +128,21 @@ def api_link(module: str, depth: int) -> str:
     return f'[`{name}`]({"../" * depth}api/{page}.md)'
 
 
+def verdicts_first(cells: list[dict]) -> list[dict]:
+    "`cells` with the cells tagged `RESULTS_TAG` (a section's verdicts) moved right after the title cell."
+    first = [c for c in cells if RESULTS_TAG in c.get('metadata', {}).get('tags', [])]
+    rest = [c for c in cells if c not in first]
+    return rest[:1] + first + rest[1:]
+
+
 def clean_notebook(src: Path, dest: Path, depth: int, note: str) -> str | None:
     """Writes `src` as the site shows it to `dest` (`depth` folders below the site's root); returns its module.
 
-    `note` (Markdown) goes after the notebook's title cell, with the link to the module's API page."""
+    `note` (Markdown) goes after the notebook's title cell, with the link to the module's API page; a section's
+    verdicts (`verdicts_first`) follow it."""
     nb = json.loads(src.read_text())
     module = notebook_module(nb)
-    cells = [c for c in (clean_cell(c, src.parent) for c in nb['cells']) if c is not None]
+    cells = verdicts_first([c for c in (clean_cell(c, src.parent) for c in nb['cells']) if c is not None])
     line = ' · '.join([*([f'API: {api_link(module, depth)}'] if module else []), note])
     cells.insert(1, {'cell_type': 'markdown', 'id': 'site-links', 'metadata': {}, 'source': line})
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -122,20 +150,33 @@ def clean_notebook(src: Path, dest: Path, depth: int, note: str) -> str | None:
     return module
 
 
+def summary(obj: object) -> str:
+    "The first line of `obj`'s docstring, for a table's cell (`|` escaped)."
+    doc = inspect.getdoc(obj) if inspect.isfunction(obj) or inspect.isclass(obj) else None
+    return (doc or '').strip().split('\n')[0].replace('|', '\\|')
+
+
 def api_page(module: str, notebook: str) -> str:
-    "The API page of `snn_robust.<module>`: its docstrings, and the notebook that defines it."
-    return (f'# `snn_robust.{module}`\n\nDefined, explained and tested in [`nbs/{notebook}`](../nbs/{notebook}).\n\n'
-            f'```{{eval-rst}}\n.. automodule:: snn_robust.{module}\n   :members:\n```\n')
+    """The API page of `snn_robust.<module>`: the notebook that defines it, a table of its functions and classes with
+    their one-line summaries (autosummary), then their docstrings, each with a link to its source (viewcode)."""
+    mod = importlib.import_module(f'snn_robust.{module}')
+    names = [n for n in getattr(mod, '__all__', []) if inspect.isfunction(getattr(mod, n)) or
+             inspect.isclass(getattr(mod, n))]
+    table = ['.. autosummary::', '   :nosignatures:', '', *(f'   {n}' for n in names), ''] if names else []
+    return '\n'.join([f'# `snn_robust.{module}`', '',
+                      f'Defined, explained and tested in [`nbs/{notebook}`](../nbs/{notebook}).', '',
+                      '```{eval-rst}', f'.. currentmodule:: snn_robust.{module}', '', *table,
+                      f'.. automodule:: snn_robust.{module}', '   :members:', '```', ''])
 
 
 def api_index(modules: dict[str, str]) -> str:
     "The top-level API page: what `from snn_robust import ...` gives, each name linked to its documentation."
-    rows = [f'| {{py:obj}}`{name} <snn_robust.{home}.{name}>` | [`snn_robust.{home}`]({home}.md) |'
-            for name, home in snn_robust._HOME.items()]
+    rows = [f'| {{py:obj}}`{name} <snn_robust.{home}.{name}>` | {summary(getattr(snn_robust, name))} | '
+            f'[`snn_robust.{home}`]({home}.md) |' for name, home in snn_robust._HOME.items()]
     return '\n'.join(['# API reference', '',
                       f'`from snn_robust import ...` gives these names (defined in [`nbs/{modules["__init__"]}`]'
                       f'(../nbs/{modules["__init__"]})), loaded on first use. Every module has a page of its own.',
-                      '', '| name | module |', '|---|---|', *rows, '',
+                      '', '| name | what it is | module |', '|---|---|---|', *rows, '',
                       '```{toctree}', ':hidden:', '', *sorted(m for m in modules if m != '__init__'), '```', ''])
 
 
@@ -153,6 +194,30 @@ def gallery(profile: str, figures: list[Path], tables: list[Path]) -> str:
                       'Tables: ' + ', '.join(f'[`{t.name}`]({t.name})' for t in tables), '', *body])
 
 
+def section(text: str, heading: str) -> tuple[str, str]:
+    "The `## heading` section of Markdown `text` (up to the next `## `), and `text` without it; ('', text) if none."
+    m = re.search(rf'^## {re.escape(heading)}\n.*?(?=^## |\Z)', text, re.S | re.M)
+    return (m.group(0).strip(), text[:m.start()] + text[m.end():]) if m else ('', text)
+
+
+def landing_page(readme: str, claims: str, figure: tuple[str, str] = LANDING_FIGURE) -> str:
+    """The site's first page from README.md: its title and the paragraph saying what the package is, the `Citing`
+    section, the verdicts on the paper's claims (`claims`, the Markdown table of `figures/paper/claims.md`) and
+    `figure` (path, caption), then the README's two commands and the rest of it, as it is."""
+    title, rest = readme.split('\n', 1)
+    m = re.match(r'\s*(```.*?\n```)\n+(.*?)\n\n', rest, re.S)  # the commands, then what it is
+    if m is None: raise ValueError('README.md must open with its title, a code block (the commands) and a paragraph')
+    commands, intro, body = m.group(1), m.group(2), rest[m.end():]
+    citing, body = section(body, 'Citing')
+    path, caption = figure
+    verdicts = ["## The paper's claims, checked", '',
+                'What the committed run of the `paper` profile says of each claim (C1-C14), by the rules of '
+                '[its report](figures/paper/REPORT.md), which gives every check behind a verdict:', '',
+                claims.strip(), '', f'![{caption}]({path})', '', f'*{caption}.*']
+    return '\n'.join([title, '', intro, '', *([citing, ''] if citing else []), *verdicts, '',
+                      '## The two commands', '', commands, '', body.strip(), ''])
+
+
 def prepare(src: Path, mathjax: Path) -> None:
     "Writes the site's source tree to `src` (see the module's docstring)."
     if not (mathjax / MATHJAX_FILES[0]).is_file():
@@ -160,6 +225,8 @@ def prepare(src: Path, mathjax: Path) -> None:
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
     for name in ('conf.py', 'favicon.svg'): shutil.copy(ROOT / 'docs' / name, src / name)
+    (src / '_static').mkdir()
+    shutil.copy(ROOT / 'docs' / 'site.css', src / '_static' / 'site.css')
     for part in MATHJAX_FILES:
         copy = shutil.copytree if (mathjax / part).is_dir() else shutil.copy
         (src / '_static' / 'mathjax' / part).parent.mkdir(parents=True, exist_ok=True)
@@ -167,7 +234,7 @@ def prepare(src: Path, mathjax: Path) -> None:
     notebooks = sorted(p for p in (ROOT / 'nbs').glob('*.ipynb') if p.stem != 'index')
     modules = {}
     for nb in notebooks:
-        module = clean_notebook(nb, src / 'nbs' / nb.name, 1, f'source: `nbs/{nb.name}`')
+        module = clean_notebook(nb, src / 'nbs' / nb.name, 1, download(nb, src))
         if module: modules[module] = nb.name
     (src / 'api').mkdir()
     for module, notebook in modules.items():
@@ -183,13 +250,14 @@ def prepare(src: Path, mathjax: Path) -> None:
         (dest / 'gallery.md').write_text(gallery(folder.name, sorted(folder.glob('*.png')), tables))
         reports += [f'figures/{folder.name}/REPORT', f'figures/{folder.name}/gallery']
         for nb in sorted((folder / 'notebooks').glob('*.ipynb')):
-            note = f'executed copy: `figures/{folder.name}/notebooks/{nb.name}`, outputs as the run left them'
-            clean_notebook(nb, dest / 'notebooks' / nb.name, 3, note)
+            clean_notebook(nb, dest / 'notebooks' / nb.name, 3, f'executed copy, outputs as the run left them: '
+                           f'{download(nb, src)}')
             executed.append(f'{nb.stem}, profile {folder.name} <figures/{folder.name}/notebooks/{nb.stem}>')
     shutil.copytree(ROOT / 'bench', src / 'bench', ignore=shutil.ignore_patterns('*.json', '*.tmp'))
     bench = [f'{p.relative_to(src)} <{p.relative_to(src).with_suffix("")}>'  # titled by path: all alike
              for p in sorted((src / 'bench').rglob('*.md'))]
-    index = (ROOT / 'README.md').read_text() + ''.join([
+    index = landing_page((ROOT / 'README.md').read_text(), (ROOT / 'figures' / 'paper' / 'claims.md').read_text())
+    index += ''.join([
         toctree('Paper sections', [f'nbs/{s}' for s in SECTIONS]), toctree('Reports', reports),
         toctree('Executed notebooks', executed),
         toctree('The package, notebook by notebook', [f'nbs/{p.stem}' for p in notebooks if p.stem not in SECTIONS]),

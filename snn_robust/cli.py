@@ -10,7 +10,8 @@ from .alloc import allocator, preload_allocator
 from .paper import NOTEBOOKS
 
 # %% auto #0
-__all__ = ['PROFILE_HELP', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'main', 'make_parser']
+__all__ = ['PROFILE_HELP', 'PROFILE_CHOICES', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'ENVIRONMENT', 'EXAMPLES', 'main',
+           'make_parser']
 
 # %% ../nbs/11a_cli.ipynb #11a00002
 def main(argv: list[str] | None = None) -> int:
@@ -85,9 +86,34 @@ def _part(text):
     return text
 
 PROFILE_HELP = "scale of the run: smoke (a plumbing check), quick (minutes on a CPU) or paper (default: quick)"
+PROFILE_CHOICES = '{smoke,quick,paper}'  # `--profile`'s metavar (its check, and torch, are imported on use)
 EXECUTORS = ('processes', 'dask', 'slurm')  # how `reproduce` runs its tasks
 SLURM_OPTIONS = ('queue', 'walltime', 'memory', 'cores', 'gpus')  # its SLURM jobs' sizes, `--slurm-<option>`
 PARTS_HELP = 'what to measure: grid, pgd, memory, work, wrn, determinism, reproduce, cli, autoattack (default: all)'
+ENVIRONMENT = """environment variables:
+  SNN_ROBUST_CACHE      the cache folder: trained models (models/) and data
+                        sets downloaded there (data/); default ~/.cache/snn_robust
+  SNN_ROBUST_DATA       a folder of data sets in torchvision's layout
+                        (FashionMNIST/raw, cifar-10-batches-py), searched first;
+                        CIFAR-10 is found only there or in the cache
+  SNN_ROBUST_ALLOCATOR  tcmalloc (default): the command runs on tcmalloc where
+                        it is installed; glibc: on glibc's malloc, its defaults"""
+EXAMPLES = {  # the epilogs: the command's, then each subcommand's
+    'snn-robust': """examples:
+  snn-robust reproduce --profile quick    what `make quick` runs: figures/quick/
+  snn-robust train --profile smoke        train the BNN and IM, print Table 2
+  snn-robust reproduce --help             one command's options""",
+    'reproduce': """examples:
+  snn-robust reproduce --profile smoke                  a plumbing check
+  snn-robust reproduce --profile paper --seeds 0 1 2    the paper's settings
+  snn-robust reproduce --notebooks 07_variance --force  rerun one section""",
+    'train': """examples:
+  snn-robust train --profile quick            train (or load) the BNN and IM
+  snn-robust train --models bnn --seed 1 --device cuda""",
+    'bench': """examples:
+  snn-robust bench --quick --out /tmp/bench   small sizes, about a minute
+  snn-robust bench --parts grid pgd           two parts, into bench/RESULTS.md""",
+}
 
 def make_parser() -> argparse.ArgumentParser:
     """The `snn-robust` argument parser.
@@ -96,13 +122,15 @@ def make_parser() -> argparse.ArgumentParser:
         The parser of the subcommands `reproduce`, `train` and `bench`; a bad argument exits with status 2 and one
         line on stderr.
     """
-    parser = _Parser(prog='snn-robust',
+    raw = argparse.RawDescriptionHelpFormatter  # the epilogs keep their lines
+    parser = _Parser(prog='snn-robust', formatter_class=raw, epilog=f"{EXAMPLES['snn-robust']}\n\n{ENVIRONMENT}",
                      description='Reproduce "How Sampling Impacts the Robustness of Stochastic Neural Networks".')
     parser.add_argument('--version', action='version', version=f'snn-robust {__version__} (malloc: {allocator()})')
     sub = parser.add_subparsers(dest='command', required=True, parser_class=_Parser)
+    add = lambda name, help: sub.add_parser(name, help=help, formatter_class=raw, epilog=EXAMPLES[name])
     profile, seed, device = _checked(_profile), _checked(_seed), _checked(_device)
-    rp = sub.add_parser('reproduce', help='run the section notebooks and write figures/<profile>/ with REPORT.md')
-    rp.add_argument('--profile', type=profile, default='quick', help=PROFILE_HELP)
+    rp = add('reproduce', 'run the section notebooks and write figures/<profile>/ with REPORT.md')
+    rp.add_argument('--profile', type=profile, default='quick', metavar=PROFILE_CHOICES, help=PROFILE_HELP)
     rp.add_argument('--seeds', nargs='+', type=seed, default=[0], help='seeds to run (default: 0)')
     rp.add_argument('--notebooks', nargs='+', choices=NOTEBOOKS, default=list(NOTEBOOKS),
                     help='section notebooks to run (default: all)')
@@ -117,13 +145,13 @@ def make_parser() -> argparse.ArgumentParser:
                     help='executor processes: tasks (training, notebooks) run at once, each in a worker process with '
                          'its share of the cores (default: 2 on a CPU with two or more cores, 1 on a GPU)')
     _executor_options(rp)
-    tr = sub.add_parser('train', help='train (or load from the cache) the FashionMNIST BNN and IM and print Table 2')
-    tr.add_argument('--profile', type=profile, default='quick', help=PROFILE_HELP)
+    tr = add('train', 'train (or load from the cache) the FashionMNIST BNN and IM and print Table 2')
+    tr.add_argument('--profile', type=profile, default='quick', metavar=PROFILE_CHOICES, help=PROFILE_HELP)
     tr.add_argument('--models', nargs='+', choices=('bnn', 'im'), default=['bnn', 'im'], help='models to train')
     tr.add_argument('--seed', type=seed, default=0, help='training and evaluation seed (default: 0)')
     tr.add_argument('--device', type=device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
-    be = sub.add_parser('bench', help='benchmark the Monte-Carlo core against a per-sample loop, the roofline and '
-                                      'EOTPGD; writes bench/RESULTS.md')
+    be = add('bench', 'benchmark the Monte-Carlo core against a per-sample loop, the roofline and '
+                      'EOTPGD; writes bench/RESULTS.md')
     be.add_argument('--quick', action='store_true', help='small sizes, about a minute (what CI runs)')
     be.add_argument('--device', type=device, default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
     be.add_argument('--out', default='bench',

@@ -10,9 +10,9 @@ from typing import Any, BinaryIO, Callable, Iterable, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['PALETTE', 'MARKERS', 'PANEL', 'STYLE', 'atomic_write', 'check_writable_dir', 'to_json', 'save_json', 'save_figure',
-           'sample_style', 'boxplot_means', 'markdown_table', 'save_table', 'mean_std', 'figure_groups', 'panel_figure',
-           'notebook_markdown', 'seed_curve', 'seeds_title', 'seed_boxes']
+__all__ = ['FIXED_METADATA', 'PALETTE', 'MARKERS', 'PANEL', 'STYLE', 'atomic_write', 'check_writable_dir', 'to_json', 'save_json',
+           'save_figure', 'sample_style', 'wrap_tick_labels', 'boxplot_means', 'markdown_table', 'save_table',
+           'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown', 'seed_curve', 'seeds_title', 'seed_boxes']
 
 # %% ../nbs/01a_outputs.ipynb #ae255610
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -94,8 +94,10 @@ def save_json(obj: object, path: str | Path) -> Path:
     """
     return atomic_write(path, lambda f: f.write(to_json(obj).encode()))
 
+FIXED_METADATA = {'pdf': {'CreationDate': None}, 'png': {'Software': None}, 'svg': {'Date': None}}
+
 def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pdf')) -> list[Path]:
-    """Save a matplotlib figure as `stem.png` and `stem.pdf`, each atomically.
+    """Save a matplotlib figure as `stem.png` and `stem.pdf`, each atomically; the same figure gives the same bytes.
 
     Args:
         fig: a matplotlib `Figure` (typed `Any`: matplotlib is imported only when needed)
@@ -103,9 +105,9 @@ def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pd
         formats: the extensions to write, matplotlib formats
 
     Returns:
-        The files written, one per format.
+        The files written, one per format, without a date or version stamp (`FIXED_METADATA`).
     """
-    save = lambda f, ext: fig.savefig(f, format=ext, bbox_inches='tight', dpi=150)
+    save = lambda f, ext: fig.savefig(f, format=ext, bbox_inches='tight', dpi=150, metadata=FIXED_METADATA.get(ext))
     return [atomic_write(Path(f'{stem}.{ext}'), lambda f, ext=ext: save(f, ext)) for ext in formats]
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0010
@@ -116,7 +118,8 @@ STYLE = {'figure.figsize': PANEL, 'figure.dpi': 100,  # saved at 150 dpi, croppe
          'font.size': 8, 'axes.titlesize': 8, 'axes.labelsize': 8, 'xtick.labelsize': 7, 'ytick.labelsize': 7,
          'legend.fontsize': 6.5, 'legend.frameon': False, 'lines.linewidth': 1.2, 'lines.markersize': 3.5,
          'axes.prop_cycle': f"cycler('color', {list(PALETTE)})", 'axes.spines.top': False,
-         'axes.spines.right': False, 'axes.grid': True, 'grid.alpha': 0.3, 'grid.linewidth': 0.5}
+         'axes.spines.right': False, 'axes.grid': True, 'grid.alpha': 0.3, 'grid.linewidth': 0.5,
+         'axes.formatter.useoffset': False, 'axes.formatter.limits': (-7, 7)}  # plain numbers: no '1e-6', no offset
 
 def sample_style(n: int | str) -> dict[str, str]:
     """The colour and marker of a sample size `n` (an S_A or S_I), the same in every figure.
@@ -134,13 +137,38 @@ def sample_style(n: int | str) -> dict[str, str]:
 def _finite(values: Sequence[float]) -> np.ndarray:
     v = np.asarray(values, dtype=float); return v[np.isfinite(v)]
 
+def wrap_tick_labels(ax: Any, axis: str = 'x', room: float = 0.85) -> Any:
+    """Wrap the tick labels of `axis` (textwrap, at spaces) so that each fits in its share of the axis.
+
+    Args:
+        ax: a matplotlib `Axes` whose ticks and labels are set
+        axis: 'x' (labels side by side: wrapped to the distance between neighbouring ticks) or 'y' (left alone)
+        room: the fraction of that distance a label may take
+
+    Returns:
+        `ax`; a word longer than the room stays on a line of its own.
+    """
+    if axis != 'x': return ax
+    ticks, labels = ax.get_xticks(), [' '.join(t.get_text().split()) for t in ax.get_xticklabels()]
+    if len(ticks) < 2 or not any(labels): return ax
+    pixels = ax.transData.transform(np.c_[ticks, np.zeros(len(ticks))])[:, 0]
+    limit = room * np.diff(np.sort(pixels)).min()
+    renderer, font = ax.figure.canvas.get_renderer(), ax.get_xticklabels()[0].get_fontproperties()
+    wide = lambda text: max(renderer.get_text_width_height_descent(line, font, ismath=False)[0]
+                            for line in text.splitlines() or [''])
+    width = max(map(len, labels))
+    fill = lambda text, width: textwrap.fill(text, width, break_long_words=False)
+    while width > 1 and max(wide(fill(t, width)) for t in labels) > limit: width -= 1
+    ax.set_xticks(ticks, [fill(t, width) for t in labels])
+    return ax
+
 def boxplot_means(ax: Any, values: Sequence[Sequence[float]], labels: Sequence[str], color: str = PALETTE[0]) -> Any:
     """Box plots of each 1-D array in `values` with a white cross at its mean (the paper's Figures 4, 6, 7, 10, 16).
 
     Args:
         ax: a matplotlib `Axes`
         values: one 1-D array of numbers per box; NaN and infinite values are left out
-        labels: one tick label per box
+        labels: one tick label per box, wrapped to fit (`wrap_tick_labels`)
         color: the boxes' matplotlib colour
 
     Returns:
@@ -151,10 +179,10 @@ def boxplot_means(ax: Any, values: Sequence[Sequence[float]], labels: Sequence[s
                boxprops=dict(facecolor=color, alpha=0.6))
     means = [v.mean() if len(v) else np.nan for v in values]
     ax.scatter(range(1, len(values) + 1), means, marker='x', color='white', s=40, zorder=3, linewidths=2)
-    return ax
+    return wrap_tick_labels(ax)
 
 def markdown_table(headers: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    """A Markdown table.
+    """A Markdown table; a `|` in a cell is escaped (`\\|`), so `||delta||` stays in its cell.
 
     Args:
         headers: the column headers
@@ -163,8 +191,9 @@ def markdown_table(headers: Sequence[object], rows: Iterable[Sequence[object]]) 
     Returns:
         The table's Markdown, without a final newline.
     """
-    fmt = lambda v: f'{v:.4g}' if isinstance(v, float) else str(v)
-    lines = ['| ' + ' | '.join(map(str, headers)) + ' |', '|' + '---|' * len(headers)]
+    esc = lambda v: str(v).replace('|', '\\|')
+    fmt = lambda v: esc(f'{v:.4g}' if isinstance(v, float) else v)
+    lines = ['| ' + ' | '.join(map(esc, headers)) + ' |', '|' + '---|' * len(headers)]
     return '\n'.join(lines + ['| ' + ' | '.join(fmt(v) for v in row) + ' |' for row in rows])
 
 def save_table(headers: Sequence[object], rows: Sequence[Sequence[object]], stem: str | Path) -> list[Path]:

@@ -1,10 +1,13 @@
 """The documentation site (`make docs`, in `_docs/`) and JupyterLab, in a real browser: Debian's chromium, headless,
 driven by Playwright. Screenshots go to `tests/artifacts/` (git-ignored)."""
+import contextlib
 import functools
 import json
 import os
+import posixpath
 import re
 import secrets
+import shlex
 import shutil
 import socket
 import subprocess
@@ -26,7 +29,7 @@ CHROMIUM = Path('/usr/bin/chromium')
 SECTION_PAGE = 'nbs/08_attack_samples.html'
 LAB_NOTEBOOK = ROOT / 'nbs' / '08_attack_samples.ipynb'  # its smoke defaults run in about 25 s on 2 cores
 SITE_SOURCES = [ROOT / 'README.md', *ROOT.glob('nbs/*.ipynb'), *ROOT.glob('figures/*/REPORT.md'),
-                *ROOT.glob('docs/*.py')]
+                *ROOT.glob('docs/*.py'), *ROOT.glob('docs/*.css')]
 # raw TeX left on a page: $$, \( or \[, or a $...$ holding a TeX command
 RAW_TEX = re.compile(r'\$\$|\\\(|\\\[|\$[^$\n]*\\[A-Za-z]+[^$\n]*\$')
 
@@ -60,9 +63,13 @@ PAGE_FACTS = """async () => {
     const math = [...document.querySelectorAll('.math')];
     const prose = document.body.cloneNode(true);
     prose.querySelectorAll('pre, code, script, style, mjx-container, .cell_output').forEach(e => e.remove());
+    const shown = e => e.offsetParent !== null;
     return {images, math: math.length, typeset: math.filter(e => e.querySelector('mjx-container')).length,
             text: prose.innerText, links: [...document.querySelectorAll('a[href]')].map(a => a.href),
-            ids: [...document.querySelectorAll('[id]')].map(e => e.id)};
+            ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+            wider: document.documentElement.scrollWidth - document.documentElement.clientWidth,  // beyond the window
+            searches: [...document.querySelectorAll('input[type=search], input[name=q], .search-button-field, '
+                                                    + '.search-button')].filter(shown).length};
 }"""
 
 
@@ -93,6 +100,7 @@ def site(browser):
     yield base, page, pages
     page.close()
     server.shutdown()
+    server.server_close()  # its listening socket, else closed (with a ResourceWarning) whenever it is collected
 
 
 def test_site_has_every_notebook_report_and_module(site):
@@ -141,6 +149,50 @@ def test_internal_links_resolve(site):
     assert sum(len(facts['links']) for facts in pages.values()) > 500 and broken == []
 
 
+def test_no_page_is_wider_than_the_window_and_each_has_one_search_box(site):
+    _, _, pages = site  # at 1280 px: code blocks and tables scroll inside the column (docs/site.css)
+    assert {html: facts['wider'] for html, facts in pages.items() if facts['wider'] > 0} == {}
+    assert {html: facts['searches'] for html, facts in pages.items() if facts['searches'] != 1
+            and html != 'search.html'} == {}  # the search page has its own box too
+
+
+LANDING = """() => {
+    const article = document.querySelector('article');
+    const order = [...article.querySelectorAll('h1, h2, table, img, pre')].map(e => e.tagName == 'PRE'
+        ? (e.textContent.includes('@inproceedings') ? 'bibtex' : e.textContent.includes('make quick') ? 'commands' : 'pre')
+        : e.tagName == 'TABLE' ? 'table:' + e.querySelectorAll('tbody tr').length : e.tagName.toLowerCase());
+    return {order, first: article.querySelector('p').innerText,
+            claims: [...article.querySelector('table').querySelectorAll('tbody tr td:first-child')].map(c => c.innerText)};
+}"""
+
+
+def test_landing_page_opens_with_the_package_its_citation_verdicts_and_a_figure(site):
+    base, page, pages = site
+    page.goto(base + 'index.html', wait_until='load')
+    facts = page.evaluate(LANDING)
+    order = [x for x in facts['order'] if x != 'pre']
+    claims = (ROOT / 'figures' / 'paper' / 'claims.md').read_text().count('\n| C')
+    assert order[:6] == ['h1', 'h2', 'bibtex', 'h2', f'table:{claims}', 'img'] and order[6:9] == ['h2', 'commands', 'h2']
+    assert facts['first'].startswith('A literate, notebook-based reproducibility package')
+    assert facts['claims'] == [f'C{i}' for i in range(1, claims + 1)]  # one row a claim: no || breaks a row
+    landing = [(src, width) for src, width in pages['index.html']['images'] if src.endswith('.png')]  # in _images/
+    assert landing and all(width > 0 for _, width in landing)
+    readme = (ROOT / 'README.md').read_text()
+    assert readme.startswith('# snn_robust\n\n```sh\nmake quick') and '@inproceedings' in readme  # the README: commands first
+
+
+def test_section_pages_open_with_their_verdicts_and_link_the_original_notebook(site):
+    base, page, pages = site
+    page.goto(base + SECTION_PAGE, wait_until='load')
+    first = page.evaluate("""() => [...document.querySelector('article').querySelectorAll('table, .cell')]
+                             .map(e => e.tagName == 'TABLE' ? 'table' : 'cell').slice(0, 2)""")
+    assert first == ['table', 'table'] and 'Results of the' in pages[SECTION_PAGE]['text']
+    link = page.locator('a.download', has_text='nbs/08_attack_samples.ipynb')
+    original = SITE / urlparse(link.evaluate('a => a.href')).path.lstrip('/')
+    assert original.read_bytes() == (ROOT / 'nbs' / '08_attack_samples.ipynb').read_bytes()  # #| export and all
+    assert any('/_modules/snn_robust/core.html#' in link for link in pages['api/core.html']['links'])  # [source]
+
+
 def test_screenshot_of_a_section_page(site):
     base, page, pages = site
     page.goto(base + SECTION_PAGE, wait_until='load')
@@ -158,38 +210,100 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """JupyterLab on a free local port with a token, on a copy of the notebook, with a private model cache and
-    settings (no news, no update check: nothing to fetch); yields its URL and the copy."""
-    shutil.copy(LAB_NOTEBOOK, tmp_path / LAB_NOTEBOOK.name)
-    settings = tmp_path / 'settings' / '@jupyterlab' / 'apputils-extension'
-    settings.mkdir(parents=True)
-    (settings / 'notification.jupyterlab-settings').write_text('{"fetchNews": "false", "checkForUpdates": false}')
+def makefile_variable(name: str) -> str:
+    "A variable's value as the Makefile sets it (`NAME := value`)."
+    m = re.search(rf'^{name} := (.*)$', (ROOT / 'Makefile').read_text(), re.M)
+    assert m, f'no {name} in the Makefile'
+    return m.group(1)
+
+
+@contextlib.contextmanager
+def jupyterlab(tmp: Path, args: list[str], cwd: Path):
+    """JupyterLab (`jupyter lab` with `args`, run in `cwd`) on a free local port with a token, with a private model
+    cache, configuration, user settings and workspaces in `tmp`; yields its URL and the token."""
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, 'SNN_ROBUST_CACHE': str(tmp_path / 'cache'), 'JUPYTER_CONFIG_DIR': str(tmp_path / 'config'),
-           'JUPYTERLAB_SETTINGS_DIR': str(tmp_path / 'settings'),
-           'JUPYTERLAB_WORKSPACES_DIR': str(tmp_path / 'workspaces')}
-    args = [str(Path(sys.executable).parent / 'jupyter'), 'lab', '--no-browser', f'--port={port}',
-            '--ServerApp.port_retries=0', f'--IdentityProvider.token={token}', f'--ServerApp.root_dir={tmp_path}',
-            *(['--allow-root'] if os.getuid() == 0 else [])]
-    log = tmp_path / 'lab.log'
-    with log.open('w') as out: server = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+    env = {**os.environ, 'SNN_ROBUST_CACHE': str(tmp / 'cache'), 'JUPYTER_CONFIG_DIR': str(tmp / 'config'),
+           'JUPYTERLAB_SETTINGS_DIR': str(tmp / 'settings'), 'JUPYTERLAB_WORKSPACES_DIR': str(tmp / 'workspaces')}
+    command = [str(Path(sys.executable).parent / 'jupyter'), 'lab', '--no-browser', f'--port={port}',
+               '--ServerApp.port_retries=0', f'--IdentityProvider.token={token}', *args,
+               *(['--allow-root'] if os.getuid() == 0 else [])]
+    log = tmp / 'lab.log'
+    with log.open('w') as out: server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     url = f'http://127.0.0.1:{port}'
     try:
         deadline = time.time() + 60
         while True:
             assert server.poll() is None, f'jupyter lab exited: {log.read_text()[-3000:]}'
             try:
-                urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=2)
-                break
+                with urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=2): break
             except OSError:
                 assert time.time() < deadline, f'jupyter lab did not answer in 60 s: {log.read_text()[-3000:]}'
                 time.sleep(0.5)
-        yield f'{url}/lab/tree/{LAB_NOTEBOOK.name}?token={token}', tmp_path / LAB_NOTEBOOK.name
+        yield url, token
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """JupyterLab on a copy of the notebook, with private settings (no news, no update check: nothing to fetch);
+    yields its URL and the copy."""
+    shutil.copy(LAB_NOTEBOOK, tmp_path / LAB_NOTEBOOK.name)
+    settings = tmp_path / 'settings' / '@jupyterlab' / 'apputils-extension'
+    settings.mkdir(parents=True)
+    (settings / 'notification.jupyterlab-settings').write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    with jupyterlab(tmp_path, [f'--ServerApp.root_dir={tmp_path}'], tmp_path) as (url, token):
+        yield f'{url}/lab/tree/{LAB_NOTEBOOK.name}?token={token}', tmp_path / LAB_NOTEBOOK.name
+
+
+@pytest.fixture
+def make_lab(tmp_path):
+    """JupyterLab as `make lab` starts it: the Makefile's `LAB_ARGS`, in the repository's root, the venv's settings
+    (`LAB_OVERRIDES`, which `make setup` installs); yields its URL and token."""
+    overrides = Path(sys.prefix) / 'share' / 'jupyter' / 'lab' / 'settings' / 'overrides.json'
+    wanted = json.loads(makefile_variable('LAB_OVERRIDES'))
+    assert overrides.is_file() and json.loads(overrides.read_text()) == wanted, f'{overrides}: run `make setup`'
+    with jupyterlab(tmp_path, shlex.split(makefile_variable('LAB_ARGS')), ROOT) as server: yield server
+
+
+# every image of the notebook's rendered Markdown, loaded: [src, naturalWidth]
+LAB_IMAGES = """async () => Promise.all([...document.querySelectorAll(
+    '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell .jp-RenderedMarkdown img')].map(async img => {
+        img.loading = 'eager';
+        try { await img.decode(); } catch (e) {}
+        return [img.getAttribute('src'), img.naturalWidth];
+    }))"""
+MARKDOWN_IMAGE = re.compile(r'!\[[^\]]*\]\(([^)\s]+)\)')
+
+
+def test_make_lab_opens_the_notebooks_with_every_committed_figure(browser, make_lab):
+    url, token = make_lab
+    page = browser.new_page(viewport={'width': 1400, 'height': 900})
+    page.goto(f'{url}/?token={token}')  # where `make lab` opens: the index, from the repository's root
+    page.wait_for_function("() => document.querySelector('.jp-mod-current .lm-TabBar-tabLabel')?.textContent == "
+                           "'index.ipynb'", timeout=60_000)
+    shown = {}
+    for name in ('06_smoothing', '08_attack_samples'):
+        nb = json.loads((ROOT / 'nbs' / f'{name}.ipynb').read_text())
+        wanted = [src for c in nb['cells'] if c['cell_type'] == 'markdown'
+                  for src in MARKDOWN_IMAGE.findall(''.join(c['source']))]
+        assert sum(src.startswith('../figures/') for src in wanted) >= 2, name
+        page.goto(f'{url}/lab/tree/nbs/{name}.ipynb?token={token}')
+        page.wait_for_function(f"() => document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) "
+                               f".jp-MarkdownCell .jp-RenderedMarkdown img').length >= {len(wanted)}", timeout=60_000)
+        shown[name] = page.evaluate(LAB_IMAGES)
+        files = sorted(f'/files/{posixpath.normpath("nbs/" + src)}' for src in wanted)  # as the server serves them
+        assert sorted(urlparse(src).path for src, _ in shown[name]) == files
+        assert [src for src, width in shown[name] if width == 0] == []
+        if name == '08_attack_samples':  # a committed figure in view, for the screenshot
+            figure = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-RenderedMarkdown img').first
+            figure.scroll_into_view_if_needed()
+            page.evaluate('() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))')
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=ARTIFACTS / 'jupyterlab_committed_figure.png')
+    assert page.get_by_text('official Jupyter news').count() == 0  # JupyterLab's news prompt is off
+    page.close()
 
 
 PROMPTS = "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim())"

@@ -41,3 +41,15 @@ def test_bad_arguments_exit_2_with_one_line(args, message, tmp_path):
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count('\n') == 1 and 'Traceback' not in result.stderr
     assert not (tmp_path / 'models').exists()
+
+
+def test_help_lists_profiles_examples_and_environment(tmp_path):
+    top = run(['--help'], tmp_path)
+    assert top.returncode == 0 and 'examples:' in top.stdout
+    for var in ('SNN_ROBUST_CACHE', 'SNN_ROBUST_DATA', 'SNN_ROBUST_ALLOCATOR'): assert var in top.stdout
+    for command in ('reproduce', 'train', 'bench'):
+        result = run([command, '--help'], tmp_path)
+        epilog = result.stdout.split('examples:\n')[1].splitlines()
+        assert result.returncode == 0 and 2 <= len(epilog) <= 3, result.stdout
+        assert all(line.startswith(f'  snn-robust {command} ') for line in epilog)  # kept as written, one per line
+        if command != 'bench': assert '--profile {smoke,quick,paper}' in result.stdout

@@ -48,6 +48,62 @@ def test_markdown_docstrings_become_restructured_text():
     lines = ['Mean of `x[:, 0]` over |W| weights, *not* a_ reference: `{S_A: accuracy', '    per eta}`.']
     conf.markdown_inline(None, 'function', 'f', None, {}, lines)
     assert lines == ['Mean of ``x[:, 0]`` over \\|W\\| weights, \\*not\\* a\\_ reference: ``{S_A: accuracy per eta}``.']
+    lines = ['The margin $\\tilde{r}_c$ of `$SNN_ROBUST_DATA/x` and `$HOME`, for $5 or $ 6 $.']
+    conf.markdown_inline(None, 'function', 'f', None, {}, lines)
+    assert lines == ['The margin :math:`\\tilde{r}_c` of ``$SNN_ROBUST_DATA/x`` and ``$HOME``, for $5 or $ 6 $.']
+
+
+README = '''# snn_robust
+
+```sh
+make quick
+```
+
+A package that reproduces a paper.
+
+Both commands need python3.
+
+## Use it
+
+text
+
+## Citing
+
+```bibtex
+@inproceedings{x, title={T}}
+```
+'''
+
+
+def test_the_landing_page_opens_with_the_package_its_citation_verdicts_and_a_figure():
+    claims = '| claim | verdict |\n|---|---|\n| C1 | holds |\n'
+    page = prepare.landing_page(README, claims, ('figures/paper/f.png', 'Figure 5'))
+    heads = [line for line in page.splitlines() if line.startswith(('#', '```', '|', '!'))]
+    assert heads == ['# snn_robust', '## Citing', '```bibtex', '```', "## The paper's claims, checked", *claims.splitlines(),
+                     '![Figure 5](figures/paper/f.png)', '## The two commands', '```sh', '```', '## Use it']
+    assert page.split('\n\n')[1] == 'A package that reproduces a paper.' and page.count('@inproceedings') == 1
+    assert 'Both commands need python3.' in page.split('## The two commands')[1]
+    with pytest.raises(ValueError, match='must open with its title, a code block'): prepare.landing_page('# T\n\nx', '')
+
+
+def test_a_section_page_opens_with_its_verdicts():
+    cells = [{'cell_type': 'markdown', 'metadata': {}, 'source': '# Title'}, code('x = 1'),
+             {'cell_type': 'markdown', 'metadata': {'tags': ['paper-results']}, 'source': '| C1 | holds |'}]
+    assert [c['source'] for c in prepare.verdicts_first(cells)] == ['# Title', '| C1 | holds |', 'x = 1']
+
+
+def test_citation_file_cites_the_package_and_the_paper():
+    import configparser
+    import yaml
+    cff = yaml.safe_load((DOCS.parent / 'CITATION.cff').read_text())
+    cfg = configparser.ConfigParser()
+    cfg.read(DOCS.parent / 'settings.ini')
+    paper = cff['preferred-citation']
+    assert cff['cff-version'] == '1.2.0' and str(cff['version']) == cfg['DEFAULT']['version']
+    assert paper['title'] == 'How Sampling Impacts the Robustness of Stochastic Neural Networks'
+    assert [a['family-names'] for a in paper['authors']] == ['Däubener', 'Fischer'] and paper['year'] == 2022
+    readme = (DOCS.parent / 'README.md').read_text()
+    assert '## Citing' in readme and paper['title'] in readme.split('## Citing')[1]
 
 
 def build(tmp_path: Path, index: str, pages: dict[str, str]) -> subprocess.CompletedProcess:
@@ -55,6 +111,7 @@ def build(tmp_path: Path, index: str, pages: dict[str, str]) -> subprocess.Compl
     src = tmp_path / 'src'
     (src / '_static').mkdir(parents=True)
     for name in ('conf.py', 'favicon.svg'): shutil.copy(DOCS / name, src / name)
+    shutil.copy(DOCS / 'site.css', src / '_static' / 'site.css')
     shutil.copy(Path(matplotlib.get_data_path()) / 'images' / 'matplotlib.png', src / 'figure.png')
     toc = '\n'.join(Path(name).stem for name in pages)
     (src / 'index.md').write_text(f'{index}\n\n```{{toctree}}\n:hidden:\n\n{toc}\n```\n')
