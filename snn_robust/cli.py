@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse, sys
 from . import __version__
 from .alloc import allocator, preload_allocator
+from .choices import BENCH_PARTS, EXECUTORS, PROFILE_NAMES, SLURM_OPTIONS
 from .paper import NOTEBOOKS
 
 # %% auto #0
-__all__ = ['PROFILE_HELP', 'PROFILE_CHOICES', 'EXECUTORS', 'SLURM_OPTIONS', 'PARTS_HELP', 'ENVIRONMENT', 'EXAMPLES', 'main',
-           'make_parser']
+__all__ = ['PROFILE_HELP', 'PROFILE_CHOICES', 'PARTS_HELP', 'ENVIRONMENT', 'EXAMPLES', 'main', 'make_parser']
 
 # %% ../nbs/11a_cli.ipynb #11a00002
 def main(argv: list[str] | None = None) -> int:
@@ -81,15 +81,12 @@ def _reproduce_device(text, executor, scheduler):
     return _device(text) if device_here(executor, scheduler) else text
 
 def _part(text):
-    from snn_robust.bench import BENCH_PARTS
     if text not in BENCH_PARTS: raise ValueError(f"parts must be among {BENCH_PARTS}, got {text!r}")
     return text
 
 PROFILE_HELP = "scale of the run: smoke (a plumbing check), quick (minutes on a CPU) or paper (default: quick)"
-PROFILE_CHOICES = '{smoke,quick,paper}'  # `--profile`'s metavar (its check, and torch, are imported on use)
-EXECUTORS = ('processes', 'dask', 'slurm')  # how `reproduce` runs its tasks
-SLURM_OPTIONS = ('queue', 'walltime', 'memory', 'cores', 'gpus')  # its SLURM jobs' sizes, `--slurm-<option>`
-PARTS_HELP = 'what to measure: grid, pgd, memory, work, wrn, determinism, reproduce, cli, autoattack (default: all)'
+PROFILE_CHOICES = '{' + ','.join(PROFILE_NAMES) + '}'  # `--profile`'s metavar (its check, and torch, are imported on use)
+PARTS_HELP = f"what to measure: {', '.join(BENCH_PARTS)} (default: all)"
 ENVIRONMENT = """environment variables:
   SNN_ROBUST_CACHE      the cache folder: trained models (models/) and data
                         sets downloaded there (data/); default ~/.cache/snn_robust

@@ -201,7 +201,7 @@ def dask_cluster(executor: str, device: str, workers: int | None = None, schedul
         workers: local worker processes (None: `default_jobs(device)`), or SLURM jobs (None: 1)
         scheduler: the address of a running cluster, instead of a local one
         retries: how many more times a task may start after its worker was lost (a cluster started here)
-        slurm: the SLURM options (`snn_robust.cli.SLURM_OPTIONS`), None: Dask's configuration
+        slurm: the SLURM options (`snn_robust.choices.SLURM_OPTIONS`), None: Dask's configuration
 
     Yields:
         The `DaskCluster`: its client, the tasks' device, tasks at once, torch threads per task and its name.

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
 from .bench import run_bench
-from .cli import EXECUTORS, SLURM_OPTIONS
+from .choices import EXECUTORS, SLURM_OPTIONS
 from .checks import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
 from .experiments import MODEL_SPECS, check_profile
