@@ -9,4 +9,4 @@ __all__ = ['PROFILE_NAMES', 'EXECUTORS', 'SLURM_OPTIONS', 'BENCH_PARTS']
 PROFILE_NAMES = ('smoke', 'quick', 'paper')  # the keys of `experiments.PROFILES` (checked there)
 EXECUTORS = ('processes', 'dask', 'slurm')  # how `reproduce` runs its tasks
 SLURM_OPTIONS = ('queue', 'walltime', 'memory', 'cores', 'gpus')  # its SLURM jobs' sizes, `--slurm-<option>`
-BENCH_PARTS = ('grid', 'pgd', 'memory', 'work', 'wrn', 'determinism', 'reproduce', 'cli', 'autoattack')  # `bench --parts`
+BENCH_PARTS = ('grid', 'pgd', 'memory', 'work', 'wrn', 'determinism', 'reproduce', 'cli', 'autoattack')  # --parts

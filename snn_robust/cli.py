@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, sys
 from . import __version__
 from .alloc import allocator, preload_allocator
-from .choices import BENCH_PARTS, EXECUTORS, PROFILE_NAMES, SLURM_OPTIONS
+from .choices import BENCH_PARTS, EXECUTORS, PROFILE_NAMES
 from .paper import NOTEBOOKS
 
 # %% auto #0
@@ -85,7 +85,7 @@ def _part(text):
     return text
 
 PROFILE_HELP = "scale of the run: smoke (a plumbing check), quick (minutes on a CPU) or paper (default: quick)"
-PROFILE_CHOICES = '{' + ','.join(PROFILE_NAMES) + '}'  # `--profile`'s metavar (its check, and torch, are imported on use)
+PROFILE_CHOICES = '{' + ','.join(PROFILE_NAMES) + '}'  # `--profile`'s metavar (its check, and torch: imported on use)
 PARTS_HELP = f"what to measure: {', '.join(BENCH_PARTS)} (default: all)"
 ENVIRONMENT = """environment variables:
   SNN_ROBUST_CACHE      the cache folder: trained models (models/) and data
