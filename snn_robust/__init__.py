@@ -18,7 +18,7 @@ _API = {  # module -> the names `from snn_robust import ...` gives
     'models': ['StochasticMLP', 'WideResNet', 'Smoothed', 'as_deterministic'],
     'attacks': ['attack_gradient', 'fgm', 'fgm_step', 'pgd', 'accuracy', 'accuracy_estimate', 'Accuracy', 'AttackInfo',
                 'step_sweep', 'attack_sweep', 'eta_grid'],
-    'apgd': ['auto_attack_rand'],  # and `apgd`, from `snn_robust.apgd` (the name of its module)
+    'autoattack': ['apgd', 'auto_attack_rand'],
     'theory': ['robustness_terms', 'RobustnessTerms', 'linearise', 'terms_for'],
     'train': ['TrainConfig', 'get_model', 'clean_accuracy'],  # not `train`: the name of its module
     'data': ['load_split', 'Split'],

@@ -4,51 +4,25 @@
 
 # %% ../nbs/12_bench.ipynb #86706be4
 from __future__ import annotations
-import datetime, json, math, os, platform, re, resource, subprocess, sys, tempfile, time
+import json, math, os, re, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
-from .checks import PRECISIONS, get_device
-from .streams import draw_bernoulli, draw_normal, sample_streams
+from .checks import PRECISIONS, check_count
+from .streams import draw_bernoulli, draw_normal, resolve_generator, sample_streams
 from .core import StochasticClassifier, autocast, mc_probs
-from .attacks import accuracy, attack_gradient, pgd
-from .alloc import allocator
+from functools import partial
+from .attacks import accuracy, accuracy_estimate, attack_gradient, check_attack_args, check_eta, pgd
+from .autoattack import apgd, auto_attack_rand
 from .experiments import PROFILES
 from .models import StochasticMLP, WideResNet
 from .wrappers import OneRealisation
-from .outputs import atomic_write, markdown_table, save_figure
-from .train import TrainConfig, get_model
 
 # %% auto #0
-__all__ = ['BENCH_PARTS', 'QUICK', 'FULL', 'machine_description', 'best_time', 'bnn_cost', 'matmul_rate', 'random_rates',
-           'loop_gradient', 'gradient_grid', 'plot_time_per_sample', 'pgd_vs_eotpgd', 'peak_memory', 'work_avoided',
-           'wrn_throughput', 'wrn_train_throughput', 'paper_resnet_estimate', 'repeatability', 'reproduce_time',
-           'command_seconds', 'run_bench', 'bf16_verdict', 'results_markdown']
-
-# %% ../nbs/12_bench.ipynb #486c0add
-def _cpuinfo() -> dict[str, str]:
-    "The first processor's entries of /proc/cpuinfo (empty where there is none)."
-    info = Path('/proc/cpuinfo')
-    lines = info.read_text().split('\n\n')[0].splitlines() if info.exists() else []
-    return {k.strip(): v.strip() for k, _, v in (l.partition(':') for l in lines)}
-
-def machine_description(device: torch.device) -> dict:
-    """CPU model, cores, bf16 units, torch version and threads, malloc, and the GPU where `device` is one.
-
-    Args:
-        device: the device the benchmark runs on
-
-    Returns:
-        `{'cpu', 'cores', 'bf16 units', 'torch', 'torch threads', 'python', 'malloc'}`, and `'gpu'` on CUDA.
-    """
-    cpu = _cpuinfo()
-    info = {'cpu': cpu.get('model name', platform.processor() or 'unknown CPU'), 'cores': os.cpu_count(),
-            'bf16 units': ', '.join(sorted(set(cpu.get('flags', '').split()) & {'avx512_bf16', 'amx_bf16'})) or 'none',
-            'torch': torch.__version__, 'torch threads': torch.get_num_threads(), 'python': platform.python_version(),
-            'malloc': allocator()}
-    if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
-    return info
+__all__ = ['best_time', 'bnn_cost', 'matmul_rate', 'random_rates', 'loop_gradient', 'gradient_grid', 'plot_time_per_sample',
+           'pgd_vs_eotpgd', 'peak_memory', 'work_avoided', 'wrn_throughput', 'wrn_train_throughput',
+           'paper_resnet_estimate', 'repeatability', 'reproduce_time', 'command_seconds', 'rand_evaluation']
 
 # %% ../nbs/12_bench.ipynb #395ebbe4
 def best_time(fn: Callable[[], object], repeat: int = 3, budget: float = 3.0,
@@ -477,228 +451,50 @@ def command_seconds(repeat: int = 3) -> dict[str, float]:
         return round(min(times), 3)
     return {name: best(cmd) for name, cmd in cmds.items()}
 
-# %% ../nbs/12_bench.ipynb #27eb915f
-BENCH_PARTS = ('grid', 'pgd', 'memory', 'work', 'wrn', 'determinism', 'reproduce', 'cli', 'autoattack')
-QUICK = dict(batches=(1, 100), samples=(1, 100), pgd=(100, 10), memory=(1000, 100), wrn=(10, 10), repeat=1,
-             autoattack=('smoke', 20, 2, 10))
-FULL = dict(batches=(1, 10, 100, 1000), samples=(1, 10, 100, 1000), pgd=(500, 20), memory=(1000, 1000), wrn=(100, 100),
-            repeat=3, autoattack=('quick', 500, 20, 100))  # (profile of the BNN and IM, images, S_A, S_I)
-
-def _bench_model(device, quick: bool):
-    """The FashionMNIST BNN the benchmark attacks: the quick profile's (cached or trained, ~30 s), or for --quick a
-    1-epoch model on 1000 images."""
-    config = (TrainConfig(model='bnn', epochs=1, n_train=1000) if quick
-              else TrainConfig(model='bnn', epochs=PROFILES['quick']['epochs']))
-    return get_model(config, device, progress=False)
-
-def _merge_previous(res: dict, previous: Path, parts: Sequence[str]) -> dict:
-    "`res` with the parts it did not measure kept from `previous` results of the same machine, device and size."
-    today = datetime.date.today().isoformat()
-    res['measured'] = {p: today for p in parts}
-    if not previous.exists(): return res
-    old = json.loads(previous.read_text())
-    if any(old.get(k) != res[k] for k in ('machine', 'quick', 'device')): return res
-    return {**old, **res, 'measured': {**old.get('measured', {}), **res['measured']}}
-
-def run_bench(quick: bool = False, device: str | torch.device = 'auto', out: str | Path = 'bench',
-              parts: Sequence[str] | None = None, baseline: str | Path | None = None) -> Path:
-    """Run the benchmarks (all `parts`, or some of `BENCH_PARTS`) and write `out`/RESULTS.md.
-
-    'reproduce' also times the source tree `baseline` (another version) where given.
+# %% ../nbs/12_bench.ipynb #a8ee7d80
+def rand_evaluation(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, eta: float = 0.1,
+                    n_attack: int = 20, n_infer: int = 100, generator: torch.Generator | None = None) -> list[dict]:
+    """Robust accuracy (± standard error) and seconds of L-inf attacks, all scored by one f^I of `n_infer` samples.
 
     Args:
-        quick: small sizes (`QUICK`, a 1-epoch model, the smoke profile); else `FULL`
-        device: 'auto' (CUDA when present, else the CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'
-        out: the output folder of RESULTS.md, results.json and the time-per-sample plot
-        parts: what to measure, names of `BENCH_PARTS`; None: all
-        baseline: a source tree of another version whose reproduce is timed beside this one's; None: none
+        model: a stochastic classifier that is an `nn.Module` with parameters (torchattacks needs them)
+        x: clean inputs `[B, C, H, W]` in [0, 1] (torchattacks needs four dimensions)
+        y: true labels `[B]`, integers in [0, K), K >= 3
+        eta: the L-inf radius
+        n_attack: attack samples S_A per step (torchattacks: `eot_iter` of EOTPGD; AutoAttack's 'rand' fixes 20)
+        n_infer: inference samples S_I of the one inference set that scores every attack
+        generator: draws everything (our attacks' samples, the inference sets, torchattacks' global-RNG seed)
 
     Returns:
-        The path of `out`/RESULTS.md (also printed).
-
-    Raises:
-        ValueError: an unknown part or device, or a `baseline` that is not a source tree of snn_robust.
+        One dict per attack (and the clean inputs): `attack`, `robust_accuracy`, `se`, `seconds`.
     """
-    from snn_robust.data import load_split
-    parts = tuple(BENCH_PARTS if parts is None else parts)
-    if bad := [p for p in parts if p not in BENCH_PARTS]:
-        raise ValueError(f"parts must be among {BENCH_PARTS}, got {bad}")
-    if baseline is not None: _source_tree(baseline)
-    device, cfg, out = get_device(device), QUICK if quick else FULL, Path(out)
-    res = dict(machine=machine_description(device), quick=quick, device=str(device))
-    print(f"snn-robust bench ({'quick' if quick else 'full'}) on {res['machine']['cpu']}"
-          + (f", {res['machine']['gpu']}" if 'gpu' in res['machine'] else ''), flush=True)
-    if {'grid', 'pgd'} & set(parts):
-        model = _bench_model(device, quick)
-        test = load_split('fashion_mnist', 'test', max(max(cfg['batches']), cfg['pgd'][0]))
-        x, y = test.x.to(device), test.y.to(device)
-    if 'grid' in parts:
-        res['rates'] = dict(matmul_fp32=matmul_rate(device), matmul_bf16=matmul_rate(device, torch.bfloat16),
-                            **random_rates(device))
-        rates = dict(matmul=res['rates']['matmul_fp32'], gaussian=max(res['rates']['gaussian'].values()))
-        print('gradient grid (core fp32 and bf16, loop, roofline):', flush=True)
-        res['grid'] = gradient_grid(model, x, y, cfg['batches'], cfg['samples'], rates, device, cfg['repeat'],
-                                    PRECISIONS)
-        fig = plot_time_per_sample(res['grid']); out.mkdir(parents=True, exist_ok=True)
-        save_figure(fig, out / 'time_per_sample'); import matplotlib.pyplot as plt; plt.close(fig)
-    if 'pgd' in parts:
-        b, s = cfg['pgd']; print(f'PGD vs EOTPGD (B={b}, S_A={s}, 10 steps):', flush=True)
-        res['pgd'] = dict(B=b, S=s, rows=pgd_vs_eotpgd(model, x[:b], y[:b], s, device=device))
-    if 'memory' in parts:
-        b, s = cfg['memory']; print(f'peak memory (B={b}, S_A={s}):', flush=True)
-        res['memory'] = dict(B=b, S=s, **peak_memory(b, s, device))
-    if 'work' in parts: res['work'] = work_avoided('paper')
-    if 'wrn' in parts:
-        b, s = cfg['wrn']; print(f'WRN throughput (B={b}, S_I={s}):', flush=True)
-        res['wrn'] = [dict(model='WRN-10-1', precision='fp32', rate=wrn_throughput(10, 1, b, s, device))]
-        if device.type == 'cuda':
-            infer = wrn_throughput(28, 10, b, s, device, 'bf16', channels_last=True)
-            train = wrn_train_throughput(28, 10, 128, device, 'bf16', channels_last=True)
-            res['wrn'] += [dict(model='WRN-28-10', precision='bf16, channels_last', rate=infer, train_rate=train)]
-            res['paper_resnet_estimate'] = paper_resnet_estimate(infer, train)
-    if 'determinism' in parts: res['determinism'] = repeatability(device)
-    if 'reproduce' in parts:
-        profile = 'smoke' if quick else 'quick'
-        print(f'reproduce --profile {profile} from an empty model cache' + (' (and the baseline)' if baseline else ''),
-              flush=True)
-        res['reproduce'] = [reproduce_time(profile, device)]
-        if baseline is not None: res['reproduce'].append(reproduce_time(profile, device, baseline))
-    if 'cli' in parts: res['cli'] = command_seconds()
-    if 'autoattack' in parts:
-        from snn_robust.apgd import rand_evaluation
-        from snn_robust.experiments import experiment_config
-        profile, n, s_a, s_i = cfg['autoattack']
-        print(f'randomized evaluations, L-inf 0.1 (BNN and IM of the {profile} profile, B={n}, S_A={s_a}, S_I={s_i}):',
-              flush=True)
-        test = load_split('fashion_mnist', 'test', n)
-        res['autoattack'] = dict(profile=profile, B=n, S_A=s_a, S_I=s_i, rows={
-            name: rand_evaluation(get_model(experiment_config(name, profile), device, progress=False),
-                                  test.x.to(device), test.y.to(device), 0.1, s_a, s_i, torch.Generator().manual_seed(0))
-            for name in ('bnn', 'im')})
-    res = _merge_previous(res, out / 'results.json', parts)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / 'results.json', lambda f: f.write(json.dumps(res, indent=1).encode()))
-    text = results_markdown(res)
-    atomic_write(out / 'RESULTS.md', lambda f: f.write(text.encode()))
-    print(text)
-    return out / 'RESULTS.md'
-
-# %% ../nbs/12_bench.ipynb #223d54f4
-def bf16_verdict(fp32: float, bf16: float, n: int) -> str:
-    """Whether the bf16 success rate is within Monte-Carlo error of the fp32 one.
-
-    The error: two standard errors of a rate over `n` images.
-
-    Args:
-        fp32: the fp32 attack's success rate
-        bf16: the bf16 attack's success rate
-        n: images the rates are over
-
-    Returns:
-        A sentence for RESULTS.md: the difference, the error, and whether the bf16 mode may be used.
-    """
-    err = 2 * math.sqrt(max(fp32 * (1 - fp32), 1 / n) / n)
-    return (f"bf16 vs fp32 success rate: {bf16 - fp32:+.3f}, Monte-Carlo error (2 standard errors over {n} images) "
-            f"{err:.3f}: "
-            + ('within it, so the bf16 mode is offered (opt-in).' if abs(bf16 - fp32) <= err
-               else '**outside it**: do not use the bf16 mode for these numbers.'))
-
-def _f(v, digits=3): return 'n/a' if v is None or (isinstance(v, float) and math.isnan(v)) else f'{v:.{digits}g}'
-
-def results_markdown(res: dict) -> str:
-    """RESULTS.md: the machine, then one section per measured part.
-
-    Args:
-        res: the benchmark's results (`run_bench`'s results.json)
-
-    Returns:
-        The Markdown.
-    """
-    m = res['machine']
-    lines = ['# snn-robust bench' + (' (quick)' if res['quick'] else ''), '',
-             markdown_table(['machine', ''], [[k, v] for k, v in m.items()]), '']
-    if len(set(res.get('measured', {}).values())) > 1:  # parts measured in separate runs on this machine
-        lines += ['Measured: ' + ', '.join(f'{p} {d}' for p, d in res['measured'].items()) + '.', '']
-    if 'rates' in res:
-        r = res['rates']
-        lines += ['## Machine rates', '',
-                  f"fp32 matmul {r['matmul_fp32'] / 1e9:.0f} GFLOP/s, bf16 matmul {r['matmul_bf16'] / 1e9:.0f} GFLOP/s "
-                  f"(2048 x 2048).", '',
-                  markdown_table(['random numbers (M/s)', 'one torch call', "the core's streams", 'streams / torch'],
-                                 [[name, f'{v[ref] / 1e6:.0f}', f"{v['streams'] / 1e6:.0f}",
-                                   f"{v['streams'] / v[ref]:.2f}"]
-                                  for name, ref, v in (('N(0, 1)', 'torch.randn', r['gaussian']),
-                                                       ('0/1, P(1) = 0.7', 'torch.bernoulli_', r['bernoulli']))]), '',
-                  'One torch call: `torch.randn` / `torch.bernoulli_` filling one tensor from one generator; the '
-                  "core's streams: `draw_normal` / `draw_bernoulli` on 64 realisations' counter-based streams "
-                  '(Philox4x32-10), 2^17 numbers each.', '']
-    if 'grid' in res:
-        headers = ['B', 'S_A', 'core fp32 (s)', 'core bf16 (s)', 'loop (s)', 'roofline (s)', 'roofline / core',
-                   'serial bound / core', 'loop / core']
-        grid = [[r['B'], r['S'], _f(r['core fp32']), _f(r['core bf16']), _f(r['loop']), _f(r['roofline']),
-                 f"{r['roofline / core']:.0%}", f"{r['serial / core']:.0%}", f"{r['loop / core']:.2f}x"]
-                for r in res['grid']]
-        lines += ['## Attack gradient of the FashionMNIST BNN', '',
-                  'Seconds of one gradient of L(f^A(x), y) w.r.t. x: the core (fp32, bf16), the per-sample loop (EOT '
-                  'pattern), the roofline max(FLOPs / fp32 matmul rate, Gaussian numbers / best Gaussian rate) and the '
-                  'serial bound, their sum (random numbers and matrix products do not overlap when both use every '
-                  'core).',
-                  '', markdown_table(headers, grid), '', '![time per image-sample](time_per_sample.png)', '']
-    if 'pgd' in res:
-        p = res['pgd']
-        rows = [[r['attack'], _f(r['seconds']), _f(r['success']), _f(p['rows'][-1]['seconds'] / r['seconds'])]
-                + ([r['note']] if 'note' in r else []) for r in p['rows']]
-        lines += [f"## PGD vs torchattacks EOTPGD (B = {p['B']}, S_A = {p['S']}, 10 L-inf steps, eps = 0.1)", '',
-                  markdown_table(['attack', 'seconds', 'success rate', 'speed-up vs EOTPGD'], rows), '',
-                  bf16_verdict(p['rows'][0]['success'], p['rows'][1]['success'], p['B']), '']
-    if 'memory' in res:
-        mm = res['memory']
-        lines += ["## Peak memory", '',
-                  f"Attack gradient with S_A = {mm['S']} on {mm['B']} images: peak RSS {mm['rss_mib']:.0f} MiB"
-                  + (f", CUDA max allocated {mm['cuda_mib']:.0f} MiB" if mm.get('cuda_mib') else '')
-                  + f", {mm['seconds']:.2f} s.", '']
-    if 'work' in res:
-        work = [[w['reuse'], f"{w['done']:,}", f"{w['naive']:,}", f"{w['naive'] / w['done']:.2f}x"]
-                for w in res['work']]
-        lines += ['## Work avoided (paper profile, per model and seed)', '',
-                  markdown_table(['reuse', 'sample passes done', 'naive', 'saved'], work), '']
-    if 'wrn' in res:
-        wrn = [[w['model'], w['precision'], f"{w['rate']:,.0f}"] for w in res['wrn']]
-        lines += ['## MC-dropout ResNet throughput (mc_probs)', '',
-                  markdown_table(['model', 'precision', 'images x samples / s'], wrn), '']
-        if 'paper_resnet_estimate' in res:
-            e = res['paper_resnet_estimate']
-            lines += ["Estimated GPU time of the paper profile's ResNet half on this GPU: "
-                      f"training {e['train_s'] / 3600:.1f} h + experiments {e['experiments_s'] / 3600:.2f} h "
-                      f"= {e['total_h']:.1f} h.", '']
-    if 'determinism' in res:
-        rows = [[r['computation'], 'yes' if r['identical'] else 'no', f"{r['max_abs_diff']:.3g}", f"{r['scale']:.3g}"]
-                for r in res['determinism']]
-        lines += [f"## Repeatability on {res['device']} (two runs, same seeds)", '',
-                  markdown_table(['computation', 'bit-identical', 'max abs difference', 'largest value'], rows), '']
-    if 'autoattack' in res:
-        a = res['autoattack']
-        rows = [[name.upper(), r['attack'], f"{r['robust_accuracy']:.3f} ± {1.96 * r['se']:.3f}",
-                 f"{r['seconds']:.1f}"] for name, runs in a['rows'].items() for r in runs]
-        lines += [f"## Randomized evaluations: the BNN and IM ({a['profile']} profile), {a['B']} FashionMNIST test "
-                  'images, L-inf eta = 0.1', '',
-                  f"Robust accuracy, every attack scored by the same MC estimate f^I with S_I = {a['S_I']} "
-                  '(± 1.96 standard errors: images and inference set), and the attack\'s seconds. torchattacks '
-                  'decides "already misclassified" and "attack succeeded" from one random draw; `auto_attack_rand` '
-                  'from f^I.', '',
-                  markdown_table(['model', 'attack', 'robust accuracy', 'seconds'], rows), '']
-    if 'cli' in res:
-        rows = [[k, v] for k, v in res['cli'].items()]
-        lines += ['## The command', '', markdown_table(['command', 'best wall s'], rows), '']
-    if res.get('reproduce'):
-        runs = res['reproduce']
-        rows = [[r['code'], f"{r['seconds']:.0f}", f"{r['user']:.0f}", f"{r['system']:.0f}",
-                 ', '.join(f'{t} {s:.0f}' for t, s in r['tasks'].items())] for r in runs]
-        lines += [f"## `snn-robust reproduce --profile {runs[0]['profile']}` from an empty model cache", '',
-                  'Training included; CPU seconds of all its processes (command, workers, notebook kernels).', '',
-                  markdown_table(['code', 'wall s', 'user CPU s', 'system CPU s', 'seconds per task'], rows), '']
-        if len(runs) == 2:
-            lines += [f"This code against {runs[1]['code']}, measured side by side: wall time "
-                      f"{runs[0]['seconds'] / runs[1]['seconds']:.2f}x, CPU time "
-                      f"{(runs[0]['user'] + runs[0]['system']) / (runs[1]['user'] + runs[1]['system']):.2f}x.", '']
-    return '\n'.join(lines)
+    n_attack, norm = check_attack_args(model, x, y, eta, n_attack, math.inf, 'ce', (0., 1.), generator=generator)
+    n_infer, eta, generator = check_count(n_infer, 'n_infer'), check_eta(eta), resolve_generator(generator)
+    import torchattacks
+    one_draw = OneRealisation(model)
+    score_seed, torch_seed = torch.randint(0, 2**62, (2,), generator=generator, device=generator.device).tolist()
+    attacks = {
+        'clean inputs': lambda: x,
+        f'pgd (10 steps, S_A = {n_attack})': lambda: pgd(model, x, y, eta, n_attack, steps=10, norm=norm,
+                                                         generator=generator),
+        f'apgd-ce (100 steps, S_A = {n_attack})': lambda: apgd(model, x, y, eta, n_attack, 100, 'ce', norm, (0., 1.),
+                                                               0.75, generator),
+        **{f'auto_attack_rand ({steps} steps, S_A = {n_attack}, S_I = {n_infer})': partial(
+            auto_attack_rand, model, x, y, eta, n_attack, n_infer, steps, norm, (0., 1.), 0.75, generator)
+           for steps in (100, 10)},
+        f'torchattacks EOTPGD (10 steps, eot_iter = {n_attack})': lambda: torchattacks.EOTPGD(
+            one_draw, eps=eta, alpha=eta / 5, steps=10, eot_iter=n_attack, random_start=False)(x, y),
+        "torchattacks AutoAttack('rand') (10 steps, eot_iter = 20)": lambda: torchattacks.AutoAttack(
+            one_draw, norm='Linf', eps=eta, version='rand', seed=0)(x, y),
+    }
+    rows = []
+    with torch.random.fork_rng(devices=[]):  # torchattacks and OneRealisation draw from the global RNG
+        torch.manual_seed(torch_seed)
+        for name, attack in attacks.items():
+            begin = time.perf_counter()
+            x_adv = attack()
+            if x_adv.is_cuda: torch.cuda.synchronize(x_adv.device)
+            seconds = time.perf_counter() - begin
+            est = accuracy_estimate(model, x_adv, y, n_infer, generator=torch.Generator().manual_seed(score_seed))
+            rows.append(dict(attack=name, robust_accuracy=est.value, se=est.se, seconds=seconds))
+    return rows

@@ -14,7 +14,7 @@ from .experiments import notebook_models
 
 # %% auto #0
 __all__ = ['notebooks_dir', 'package_hash', 'checkpoint_digests', 'notebook_stamp', 'reusable', 'machine_description',
-           'run_provenance']
+           'git_commit', 'run_provenance']
 
 # %% ../nbs/10a_provenance.ipynb #fccadb7f
 def notebooks_dir() -> Path:
@@ -122,8 +122,13 @@ def machine_description(device: torch.device) -> dict:
     return info
 
 # %% ../nbs/10a_provenance.ipynb #e1893a29
-def _git_commit() -> str | None:
-    "The commit of the source tree (with '+changes' where it differs from it), or None outside a git checkout."
+def git_commit() -> str | None:
+    """The commit of the source tree, as a run records it.
+
+    Returns:
+        The short hash of HEAD, with '+changes' where `snn_robust/` or `nbs/` differ from it; None outside a git
+        checkout.
+    """
     import subprocess
     root = notebooks_dir().parent
     try:

@@ -8,7 +8,7 @@ import argparse, re, sys, time
 from pathlib import Path
 from typing import Iterable, Sequence, TextIO
 import torch
-from .bench import run_bench
+from .bench_run import run_bench
 from .choices import EXECUTORS, SLURM_OPTIONS
 from .checks import check_count, get_device
 from .data import cache_dir, check_dataset, load_split

@@ -13,7 +13,7 @@ import torch
 from traitlets.config import Config
 from .experiments import notebook_models
 from .outputs import atomic_write
-from .provenance import machine_description, notebook_stamp, notebooks_dir, reusable, _git_commit
+from .provenance import git_commit, machine_description, notebook_stamp, notebooks_dir, reusable
 from .sections import load_results
 from .train import TrainConfig, get_model
 
@@ -67,7 +67,7 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
                  system=round(end.ru_stime - cpu.ru_stime, 1))
     stamp = notebook_stamp(name, params, run_dir, nbs)[1]  # checkpoints the notebook trained itself now have digests
     cpu = machine_description(torch.device('cpu'))
-    how = dict(commit=_git_commit(), machine=f"{cpu['cpu']}, {cpu['cores']} cores")
+    how = dict(commit=git_commit(), machine=f"{cpu['cpu']}, {cpu['cores']} cores")
     atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, times=times, **how)).encode()))
     return load_results(results_path), 'ran', times
 
@@ -160,6 +160,11 @@ def run_task(task: Task, device: str, force: bool = False, progress: bool = Fals
 
 # %% ../nbs/10b_tasks.ipynb #7bfebacf
 def cpu_cores() -> int:
+    """The cores this process may run on (its CPU affinity), which the executors share out.
+
+    Returns:
+        The number of cores, at least 1.
+    """
     return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 def default_jobs(device: str) -> int:

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from snn_robust.apgd import apgd, apgd_checkpoints, auto_attack_rand
+from snn_robust.autoattack import apgd, apgd_checkpoints, auto_attack_rand
 from snn_robust.losses import dlr_loss
 from snn_robust.attacks import accuracy
 from snn_robust.core import GaussianLinear, mc_probs

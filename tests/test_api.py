@@ -81,3 +81,15 @@ def test_the_check_catches_what_it_should():
     assert any('no one-line summary' in m for m in msgs) and any('x is not annotated' in m for m in msgs)
     assert any('n is not described' in m for m in msgs) and any('return is not annotated' in m for m in msgs)
     assert problems('documented', documented) == []
+
+
+def test_every_api_name_is_what_it_names_not_a_module():
+    "After every submodule is imported (which sets the package's attributes), each API name is still no module."
+    import importlib, inspect, pkgutil
+    import snn_robust
+    for m in pkgutil.iter_modules(snn_robust.__path__):
+        if m.name not in ('cluster',): importlib.import_module(f'snn_robust.{m.name}')
+    modules = [name for name in snn_robust.__all__ if inspect.ismodule(getattr(snn_robust, name))]
+    assert not modules, modules
+    from snn_robust import apgd
+    assert callable(apgd) and not inspect.ismodule(apgd)
