@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from .attacks import accuracy, attack_gradient, eta_grid, fgm_step, pgd, step_sweep
 from .core import StochasticClassifier
-from .evidence import check
+from .evidence import check, decline_per_decade
 from .experiments import Experiment, variance_pairs
 from .models import as_deterministic
 from .outputs import figure_groups, panel_figure, sample_style, seed_boxes, seed_curve, seeds_title
@@ -88,7 +88,7 @@ def attack_samples_experiment(exp: Experiment, generator: torch.Generator) -> di
         generator: draws every sample set of the section, in turn (`run_section` seeds it)
 
     Returns:
-        `sweeps` (`sample_size_sweep`, as lists: `hits` at the smallest and largest S_A and at C8's, `cos` to 4
+        `sweeps` (`sample_size_sweep`, as lists: `hits` at every S_A, `cos` to 4
         decimals) and, where the spec asks for it, `deterministic`: `{n_attack, stochastic, deterministic, hits}`, the
         FGM accuracy per eta of the model at that S_A and of its deterministic network, and the latter's hits per image.
     """
@@ -99,8 +99,7 @@ def attack_samples_experiment(exp: Experiment, generator: torch.Generator) -> di
                               s['n_infer'], s['pgd_steps'], TABLE_ETA[data], lin, generator)
     print(exp.label, {k: {n: [round(a, 3) for a in v] for n, v in sweep[k].items()} for k in ('fgm', 'fgsm', 'pgd')})
     n_det = min(N_ATTACK_DETERMINISTIC, max(s['attack_samples'])) if exp.spec.deterministic else None
-    sweep['hits'] = {a: {n: h.tolist() for n, h in hits.items() if n in (min(hits), max(hits), n_det)}
-                     for a, hits in sweep['hits'].items()}
+    sweep['hits'] = {a: {n: h.tolist() for n, h in hits.items()} for a, hits in sweep['hits'].items()}
     sweep['cos'] = {n: [round(c, 4) for c in v.tolist()] for n, v in sweep['cos'].items()}
     if not exp.spec.deterministic: return dict(sweeps=sweep)
     det = as_deterministic(exp.model)
@@ -196,35 +195,35 @@ def _mean_over_positive(sweep: dict, attack: str) -> dict:
             for s, acc in sweep[attack].items()}
 
 def verdict_c6(sweep: dict, attack: str, name: str) -> dict:
-    """C6: per image, accuracy averaged over the positive eta at the smallest minus at the largest S_A.
+    """C6: per image, the accuracy (averaged over the positive eta) lost per tenfold S_A, fitted over every S_A.
 
     Args:
-        sweep: one model's sweep (`attack_samples_experiment`), with `hits` at its smallest and largest S_A
+        sweep: one model's sweep (`attack_samples_experiment`), with `hits` at two S_A or more
         attack: 'fgm', 'fgsm' or 'pgd'
         name: the model's name
 
     Returns:
-        `check`'s dict for 'C6/falls/<attack>/<name>', with `S_A` (the two compared) and `mean_accuracy_by_S_A`.
+        `check`'s dict for 'C6/falls/<attack>/<name>' (`decline_per_decade`), with `S_A` (the sizes fitted) and
+        `mean_accuracy_by_S_A`.
     """
     hits, n = sweep['hits'][attack], _n_positive(sweep['fgsm_eta' if attack == 'fgsm' else 'eta'])
-    small, large = min(hits), max(hits)
-    return check(claim_key('C6', 'falls', attack, name), [(np.asarray(hits[small]) - np.asarray(hits[large])) / n],
-                 S_A=[small, large], mean_accuracy_by_S_A=_mean_over_positive(sweep, attack))
+    return check(claim_key('C6', 'falls', attack, name),
+                 [decline_per_decade({s: np.asarray(h) / n for s, h in hits.items()})],
+                 S_A=sorted(hits), mean_accuracy_by_S_A=_mean_over_positive(sweep, attack))
 
 def verdict_c7(sweep: dict, name: str) -> dict:
-    """C7: per image, cos alpha of the class with minimal r~ at the smallest minus at the largest S_A.
+    """C7: per image, the cos alpha (class of minimal r~) lost per tenfold S_A, fitted over every S_A.
 
     Args:
         sweep: one model's sweep (`attack_samples_experiment`) with its `cos` and `no_gradient`
         name: the model's name
 
     Returns:
-        `check`'s dict for 'C7/falls/<name>', with `S_A`, `mean_cos_by_S_A` and `no_gradient_by_S_A` (inputs without
-        a gradient, in the means as cos 0).
+        `check`'s dict for 'C7/falls/<name>' (`decline_per_decade`), with `S_A`, `mean_cos_by_S_A` and
+        `no_gradient_by_S_A` (inputs without a gradient, in the means as cos 0).
     """
     cos = sweep['cos']
-    small, large = min(cos), max(cos)
-    return check(claim_key('C7', 'falls', name), [np.asarray(cos[small]) - np.asarray(cos[large])], S_A=[small, large],
+    return check(claim_key('C7', 'falls', name), [decline_per_decade(cos)], S_A=sorted(cos),
                  mean_cos_by_S_A={s: round(float(np.mean(c)), 4) for s, c in cos.items()},
                  no_gradient_by_S_A=dict(sweep['no_gradient']))
 

@@ -4,14 +4,16 @@
 
 # %% ../nbs/03c_evidence.ipynb #3c0e0003
 from __future__ import annotations
+import dataclasses
 import math
 from typing import Callable, Sequence
 import numpy as np
 from .paper import RULES, Test, claim_test
 
 # %% auto #0
-__all__ = ['LEVEL', 'N_BOOT', 'Z', 'image_mean', 'bootstrap', 'clopper_pearson', 'decide', 'check', 'count_check',
-           'pool_estimates', 'pool']
+__all__ = ['LEVEL', 'N_BOOT', 'Z', 'PER_IMAGE_DIGITS', 'SOURCES', 'DF_QUANTILE', 'image_mean', 'bootstrap', 'per_image_effects',
+           'clopper_pearson', 'decide', 'check', 'count_check', 'decline_per_decade', 't_cdf', 't_quantile',
+           'pool_seeds', 'pool_estimates', 'settle', 'sensitivity', 'prediction_interval', 'pool', 'claim_verdict']
 
 # %% ../nbs/03c_evidence.ipynb #3c0e0006
 LEVEL = 0.95     # the intervals' coverage
@@ -66,6 +68,38 @@ def bootstrap(samples: Sequence, statistic: Callable[..., np.ndarray] = image_me
     lo, hi = np.quantile(reps, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
     return dict(estimate=estimate, lo=float(lo), hi=float(hi), se=float(reps.std(ddof=1)), n=n)
 
+# %% ../nbs/03c_evidence.ipynb #3c0e0102
+PER_IMAGE_DIGITS = 6  # significant digits of the per-image effects a check keeps
+
+def per_image_effects(samples: Sequence, statistic: Callable[..., np.ndarray] = image_mean) -> np.ndarray:
+    """Each image's share of a check's statistic: the per-image effect for the mean, jackknife pseudo-values otherwise.
+
+    Args:
+        samples: per-image arrays `[n, ...]`, as `bootstrap` takes them
+        statistic: as `bootstrap` takes it
+
+    Returns:
+        `[n]`, values whose mean is the statistic (exactly for the mean; to first order otherwise) and whose variance
+        over the images, divided by n, is its squared standard error: what `pool_seeds` needs to tell the test images
+        the seeds share apart from each seed's own noise.
+
+    Raises:
+        ValueError: samples `bootstrap` refuses.
+    """
+    arrays = _as_samples(samples)
+    if statistic is image_mean and len(arrays) == 1 and arrays[0].ndim == 1: return arrays[0].copy()
+    n = len(arrays[0])
+    full, keep, parts = float(statistic(*(a[None] for a in arrays))[0]), np.arange(n - 1), []
+    for start in range(0, n, max(1, 2 ** 22 // n)):  # leave-one-out replicates, a chunk at a time
+        left = np.arange(start, min(n, start + max(1, 2 ** 22 // n)))
+        idx = keep[None] + (keep[None] >= left[:, None])
+        parts.append(np.asarray(statistic(*(a[idx] for a in arrays)), dtype=np.float64))
+    return n * full - (n - 1) * np.concatenate(parts)
+
+def _compact(values: np.ndarray) -> list:
+    "A per-image array for a results file: whole numbers as ints, others to `PER_IMAGE_DIGITS` significant digits."
+    return [int(v) if float(v).is_integer() else float(f'{v:.{PER_IMAGE_DIGITS}g}') for v in values.tolist()]
+
 # %% ../nbs/03c_evidence.ipynb #3c0e0010
 def _binom_cdf(k: int, n: int, p: float) -> float:
     if p <= 0: return 1.0
@@ -108,24 +142,26 @@ def decide(test: Test, lo: float, hi: float, violations: int | None = None) -> s
     """The verdict of one check from its 95 % interval `[lo, hi]`, by the rule its `Test` declares.
 
     Args:
-        test: the check's declaration (`claim_test`): rule 'above', 'below', 'within', 'none' or 'measured', margin
+        test: the check's declaration (`claim_test`): rule 'above', 'below', 'within', 'none', 'verify' or 'measured',
+            and margin
         lo: the interval's lower end
         hi: its upper end
-        violations: for rule 'none', the number of violations counted
+        violations: for rules 'none' and 'verify', the number of violations counted
 
     Returns:
-        'holds', 'fails', 'inconclusive' (the interval straddles the margin) or 'measured' (rule 'measured').
+        'holds', 'fails', 'inconclusive' (the interval straddles the margin), 'verified' (rule 'verify', no violation)
+        or 'measured' (rule 'measured').
 
     Raises:
-        ValueError: an unknown rule, `lo > hi`, or rule 'none' without `violations`.
+        ValueError: an unknown rule, `lo > hi`, or rule 'none' or 'verify' without `violations`.
     """
     if test.rule not in RULES: raise ValueError(f"rule must be one of {RULES}, got {test.rule!r}")
     if not lo <= hi: raise ValueError(f"the interval must have lo <= hi, got [{lo}, {hi}]")
     m = test.margin
     if test.rule == 'measured': return 'measured'
-    if test.rule == 'none':
-        if violations is None: raise ValueError("violations must be given for rule 'none'")
-        return 'holds' if violations == 0 else 'fails'
+    if test.rule in ('none', 'verify'):
+        if violations is None: raise ValueError(f"violations must be given for rule {test.rule!r}")
+        return 'fails' if violations else 'verified' if test.rule == 'verify' else 'holds'
     if test.rule == 'above': return 'holds' if lo > m else 'fails' if hi < m else 'inconclusive'
     if test.rule == 'below': return 'holds' if hi < m else 'fails' if lo > m else 'inconclusive'
     return 'holds' if -m < lo and hi < m else 'fails' if lo > m or hi < -m else 'inconclusive'
@@ -141,20 +177,23 @@ def check(key: str, samples: Sequence, statistic: Callable[..., np.ndarray] = im
         **numbers: what else the report should show next to the effect (plain numbers, lists or dicts)
 
     Returns:
-        `{'rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', **numbers}`.
+        `{'rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'per_image', **numbers}`; `per_image` is
+        `per_image_effects` (a list, `PER_IMAGE_DIGITS` significant digits), which `pool` needs to separate the
+        test images the seeds share from the seeds' own noise.
 
     Raises:
         ValueError: an unregistered key, or samples `bootstrap` refuses.
     """
     test = claim_test(key)
     b = bootstrap(samples, statistic)
-    return dict(rule=test.rule, margin=test.margin, **b, verdict=decide(test, b['lo'], b['hi']), **numbers)
+    return dict(rule=test.rule, margin=test.margin, **b, verdict=decide(test, b['lo'], b['hi']),
+                per_image=_compact(per_image_effects(samples, statistic)), **numbers)
 
 def count_check(key: str, violations: int, cases: int, **numbers: object) -> dict:
     """A theorem's check: `violations` counter-examples among `cases` inputs that meet its condition.
 
     Args:
-        key: the check's key (`claim_key`), a test with rule 'none'
+        key: the check's key (`claim_key`), a test with rule 'none' (trained models) or 'verify' (synthetic cases)
         violations: the inputs that meet the condition and break the conclusion
         cases: the inputs that meet the condition
         **numbers: what else the report should show
@@ -164,54 +203,354 @@ def count_check(key: str, violations: int, cases: int, **numbers: object) -> dic
         (cases), 'verdict', **numbers}`; no cases: estimate NaN, interval [0, 1], verdict 'inconclusive'.
 
     Raises:
-        ValueError: an unregistered key, a test whose rule is not 'none', or counts `clopper_pearson` refuses.
+        ValueError: an unregistered key, a test whose rule is neither 'none' nor 'verify', or counts
+        `clopper_pearson` refuses.
     """
     test = claim_test(key)
-    if test.rule != 'none': raise ValueError(f"count_check needs a test with rule 'none'; {key} has {test.rule!r}")
+    if test.rule not in ('none', 'verify'):
+        raise ValueError(f"count_check needs a test with rule 'none' or 'verify'; {key} has {test.rule!r}")
     violations, cases = int(violations), int(cases)
     if cases == 0:
-        return dict(rule='none', margin=0.0, estimate=math.nan, lo=0.0, hi=1.0, violations=violations, n=0,
+        return dict(rule=test.rule, margin=0.0, estimate=math.nan, lo=0.0, hi=1.0, violations=violations, n=0,
                     verdict='inconclusive', **numbers)
     lo, hi = clopper_pearson(violations, cases)
-    return dict(rule='none', margin=0.0, estimate=violations / cases, lo=lo, hi=hi, violations=violations, n=cases,
-                verdict=decide(test, lo, hi, violations), **numbers)
+    return dict(rule=test.rule, margin=0.0, estimate=violations / cases, lo=lo, hi=hi, violations=violations,
+                n=cases, verdict=decide(test, lo, hi, violations), **numbers)
+
+# %% ../nbs/03c_evidence.ipynb #3c0e0105
+def decline_per_decade(per_size: dict) -> np.ndarray:
+    """Per image, the least-squares slope of a quantity against log10 of the sample size, negated: its fall per tenfold.
+
+    Args:
+        per_size: `{sample size: per-image array [n]}`, two sizes or more (e.g. accuracy per S_A)
+
+    Returns:
+        `[n]`, positive where the quantity falls as the sample size grows; its mean over the images is the slope of
+        the mean curve, fitted at every size, not only the two ends.
+
+    Raises:
+        ValueError: fewer than two sizes, or arrays of different lengths.
+    """
+    sizes = sorted(per_size, key=float)
+    if len(sizes) < 2: raise ValueError(f"per_size must hold at least two sample sizes, got {sizes}")
+    values = [np.asarray(per_size[s], dtype=np.float64) for s in sizes]
+    if len({v.shape for v in values}) != 1: raise ValueError("per_size must hold per-image arrays of one length")
+    x = np.log10(np.asarray(sizes, dtype=np.float64))
+    x -= x.mean()
+    return -(x @ np.stack(values)) / (x @ x)
+
+# %% ../nbs/03c_evidence.ipynb #3c0e0107
+def _betacf(a: float, b: float, x: float) -> float:
+    "The continued fraction of the regularised incomplete beta function (modified Lentz)."
+    tiny, c, d = 1e-300, 1.0, 1 - (a + b) * x / (a + 1)
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        for aa in (m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m)),
+                   -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m))):
+            d, c = 1 + aa * d, 1 + aa / c
+            d, c = 1 / (d if abs(d) > tiny else tiny), (c if abs(c) > tiny else tiny)
+            h *= d * c
+        if abs(d * c - 1) < 1e-15: break
+    return h
+
+def _betainc(a: float, b: float, x: float) -> float:
+    "The regularised incomplete beta function I_x(a, b)."
+    if x <= 0 or x >= 1: return float(x >= 1)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    return front * _betacf(a, b, x) / a if x < (a + 1) / (a + b + 2) else 1 - front * _betacf(b, a, 1 - x) / b
+
+def t_cdf(t: float, df: float) -> float:
+    """Student's t distribution function with `df` degrees of freedom (any real df > 0; `inf`: the normal).
+
+    Args:
+        t: the point
+        df: degrees of freedom, > 0
+
+    Returns:
+        P(T <= t).
+    """
+    if math.isinf(df): return 0.5 * math.erfc(-t / math.sqrt(2))
+    tail = 0.5 * _betainc(df / 2, 0.5, df / (df + t * t))
+    return 1 - tail if t > 0 else tail
+
+def t_quantile(p: float, df: float) -> float:
+    """Student's t quantile: the t with `t_cdf(t, df) == p` (bisection to 1e-12).
+
+    Args:
+        p: the probability, 0 < p < 1
+        df: degrees of freedom, > 0 (real, as Welch-Satterthwaite gives them; `inf`: the normal)
+
+    Returns:
+        The quantile, e.g. `t_quantile(0.975, 2)` = 4.3027.
+
+    Raises:
+        ValueError: p outside (0, 1) or df <= 0.
+    """
+    if not 0 < p < 1 or not df > 0: raise ValueError(f"need 0 < p < 1 and df > 0, got p={p!r}, df={df!r}")
+    lo, hi = -1e4, 1e4
+    while hi - lo > 1e-12 * max(1.0, abs(lo)):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_cdf(mid, df) < p else (lo, mid)
+    return (lo + hi) / 2
+
+# %% ../nbs/03c_evidence.ipynb #3c0e0109
+SOURCES = ('seeds', 'images', 'Monte-Carlo draws')  # what the width of a pooled interval comes from
+
+def _welch(a: float, df_a: float, b: float, df_b: float) -> float:
+    "Welch-Satterthwaite degrees of freedom of the variance sum a + b, estimated on df_a and df_b."
+    den = (a * a / df_a if df_a > 0 else 0.0) + (b * b / df_b if df_b > 0 and math.isfinite(df_b) else 0.0)
+    return (a + b) ** 2 / den if den > 0 else math.inf
+
+DF_QUANTILE = 0.3  # the seeds' variance enters the degrees of freedom at its 70 % upper bound (chosen by simulation)
+
+def _chi2_quantile(df: float) -> float:
+    "The `DF_QUANTILE` quantile of a chi-square variable (Wilson-Hilferty: 0.728 for df = 2, exactly 0.713)."
+    z = -0.5244005127080407  # the standard normal's 0.3 quantile
+    return df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+def _seed_df(between_k: float, k: int, shared: float, n: int | None) -> float:
+    "The t quantile's degrees of freedom: Welch-Satterthwaite, the seeds' term at its 70 % upper confidence bound."
+    seeds = between_k * (k - 1) / _chi2_quantile(k - 1) if k > 1 else 0.0
+    return _welch(seeds, k - 1, shared, n - 1 if n else math.inf)
+
+def pool_seeds(estimates: Sequence[float], ses: Sequence[float] | None = None,
+               per_image: Sequence[Sequence[float] | None] | None = None, n: int | None = None) -> dict:
+    """Seeds as the unit of replication: their mean effect and its 95 % t interval, with the test images they share.
+
+    Args:
+        estimates: one estimate per seed (a trained model), K >= 1
+        ses: their standard errors over the test images (`check`'s `se`); used where `per_image` is missing
+        per_image: per seed, its per-image effects (`check`'s `per_image`); arrays of one length are taken as the
+            same test images, in the same order
+        n: the test images per seed where `per_image` is missing (for the degrees of freedom; default: many)
+
+    Returns:
+        `estimate` (the mean over seeds), `se`, `df` (Welch-Satterthwaite, the seeds' term at an upper bound),
+        `lo`, `hi`; `sources` (`{source: its standard error in the mean}` for `SOURCES`; 'seeds' is NaN for one
+        seed); `image_term` ('measured': from
+        the per-image effects, 'assumed shared': from `ses`, all image noise taken as shared, 'independent': the
+        seeds' images differ, 'one seed'); and what `settle` extrapolates from: `between` (the variance of the
+        estimates), `within` (a seed's image variance), `shared` (the part the seeds share), `n`, `k`.
+
+    Raises:
+        ValueError: no estimates, or neither `ses` nor `per_image` for every seed.
+    """
+    est = np.asarray(estimates, dtype=np.float64)
+    k = len(est)
+    if k == 0: raise ValueError("estimates must hold at least one seed's estimate")
+    arrays = (None if per_image is None or any(p is None for p in per_image)
+              else [np.asarray(p, dtype=np.float64) for p in per_image])
+    if arrays is not None and len({len(a) for a in arrays}) == 1:  # the same images: their covariance is shared
+        n = len(arrays[0])
+        cov = np.atleast_2d(np.cov(np.stack(arrays))) / n
+        within = float(np.trace(cov)) / k
+        shared = float(cov.sum() - np.trace(cov)) / (k * (k - 1)) if k > 1 else within
+        image_term = 'measured' if k > 1 else 'one seed'
+    elif arrays is not None:
+        within, shared, n = float(np.mean([a.var(ddof=1) / len(a) for a in arrays])), 0.0, min(map(len, arrays))
+        image_term = 'independent'
+    else:
+        if ses is None or len(ses) != k: raise ValueError("need each seed's se or per_image")
+        within = float(np.mean(np.square(np.asarray(ses, dtype=np.float64))))
+        shared, image_term = within, 'assumed shared'
+    shared = min(max(shared, 0.0), within)
+    between = float(est.var(ddof=1)) if k > 1 else 0.0
+    var = between / k + shared
+    df = _seed_df(between / k, k, shared, n)
+    half = t_quantile((1 + LEVEL) / 2, df) * math.sqrt(var) if var > 0 else 0.0
+    seed_var = max(0.0, between - (within - shared)) if k > 1 else math.nan
+    sources = dict(zip(SOURCES, (math.sqrt(seed_var / k), math.sqrt(shared), math.sqrt((within - shared) / k))))
+    mean = float(est.mean())
+    return dict(estimate=mean, se=math.sqrt(var), df=df, lo=mean - half, hi=mean + half, sources=sources,
+                image_term=image_term, between=between, within=within, shared=shared, n=n, k=k)
 
 # %% ../nbs/03c_evidence.ipynb #3c0e0017
 def pool_estimates(estimates: Sequence[float], ses: Sequence[float]) -> tuple[float, float]:
-    """The mean of independent per-seed estimates and its standard error: the larger of the images' and the seeds'.
+    """The old pooling rule, kept for the discrepancy table until it moves to `prediction_interval`: under-covers.
 
     Args:
         estimates: one estimate per seed
         ses: their standard errors over the test images, in the same order
 
     Returns:
-        `(mean, se)`, se = max(sqrt(sum se_k^2) / K, sd of the estimates / sqrt(K)) (the second from K = 2 on).
+        `(mean, se)`, se = max(sqrt(sum se_k^2) / K, sd of the estimates / sqrt(K)) (the second from K = 2 on); with
+        z = 1.96 its interval covers 64-84 % in the simulation above (it treats shared images as independent and
+        2 degrees of freedom as many).
     """
     est, k = np.asarray(estimates, dtype=np.float64), len(estimates)
     within = math.sqrt(sum(s ** 2 for s in ses)) / k
     between = float(est.std(ddof=1)) / math.sqrt(k) if k > 1 else 0.0
     return float(est.mean()), max(within, between)
 
-def pool(key: str, per_seed: Sequence[dict]) -> dict:
-    """One check pooled over seeds: mean effect, interval, verdict (counts summed for a theorem's check).
+# %% ../nbs/03c_evidence.ipynb #3c0e0114
+def _half_width(p: dict, k: int, n: int) -> float:
+    "The pooled interval's half-width `pool_seeds` would give with k seeds of n images, its variances extrapolated."
+    scale = p['n'] / n
+    seeds = p['sources']['seeds'] ** 2 * p['k']  # the variance of one seed's effect across seeds
+    between = seeds + (p['within'] - p['shared']) * scale
+    var = between / k + p['shared'] * scale
+    return t_quantile((1 + LEVEL) / 2, _seed_df(between / k, k, p['shared'] * scale, n)) * math.sqrt(var)
+
+def _smallest(fits: Callable[[int], bool], above: int, most: int) -> int | None:
+    "The smallest integer in (above, most] where the monotone `fits` is true; None if not even `most` fits."
+    if not fits(most): return None
+    while most - above > 1:
+        mid = (above + most) // 2
+        above, most = (above, mid) if fits(mid) else (mid, most)
+    return most
+
+def _about(x: int) -> str:
+    "A count rounded up to two significant digits, with thousands separators."
+    step = 10 ** max(0, len(str(x)) - 2)
+    return f'{-(-x // step) * step:,}'
+
+def settle(test: Test, p: dict, seed_verdicts: Sequence[str] = (), seed_ids: Sequence | None = None) -> dict:
+    """Why a pooled interval is inconclusive: the source that dominates its width, and what would settle it.
+
+    Args:
+        test: the check's declaration (`claim_test`)
+        p: `pool_seeds`'s result
+        seed_verdicts: each seed's verdict, in order
+        seed_ids: the seeds' names for the reason (default 0, 1, ...)
+
+    Returns:
+        `dominant` (the largest of `SOURCES`), `dominance` (its standard error over the next one's), `seeds_needed`
+        and `images_needed` (about how many seeds, at these images, or images, at these seeds, would make the
+        interval narrower than the distance from the effect to the margin; None where the verdict is not
+        'inconclusive' or no number would do), and `reason`: one sentence for the report ('' unless inconclusive).
+    """
+    ids = list(range(len(seed_verdicts))) if seed_ids is None else list(seed_ids)
+    ranked = sorted(((v, s) for s, v in p['sources'].items() if math.isfinite(v)), reverse=True)
+    (top, dominant), (second, runner) = ranked[0], ranked[1]
+    out = dict(dominant=dominant, dominance=top / second if second > 0 else math.inf, seeds_needed=None,
+               images_needed=None, reason='')
+    if decide(test, p['lo'], p['hi']) != 'inconclusive': return out
+    m, est = test.margin, p['estimate']
+    distance = abs(m - abs(est)) if test.rule == 'within' else abs(est - m)
+    if p['k'] > 1 and distance > 0:
+        out['seeds_needed'] = _smallest(lambda k: _half_width(p, k, p['n']) < distance, p['k'], 10 ** 6)
+        out['images_needed'] = _smallest(lambda n: _half_width(p, p['k'], n) < distance, p['n'], 10 ** 9)
+    words = []
+    if len(set(seed_verdicts)) > 1:
+        words.append('seeds disagree (' + ', '.join(f'{i}: {v}' for i, v in zip(ids, seed_verdicts)) + ')')
+    elif seed_verdicts:
+        words.append(f"every seed {'is inconclusive' if seed_verdicts[0] == 'inconclusive' else seed_verdicts[0]}"
+                     + ('' if seed_verdicts[0] == 'inconclusive' else ' on its own images'))
+    if p['k'] == 1:
+        words.append('one seed: the spread between trained models is unknown; more seeds would tell')
+    else:
+        name = {'seeds': "the seeds' spread dominates", 'images': 'the test images dominate',
+                'Monte-Carlo draws': 'the Monte-Carlo draws dominate'}[dominant]
+        whose = {'seeds': "the seeds'", 'images': "the images'", 'Monte-Carlo draws': "the draws'"}[runner]
+        ratio = out['dominance']
+        words.append(f'{name} ({ratio:.1f}x {whose})' if ratio < 100 else name)
+        seeds, images = out['seeds_needed'], out['images_needed']
+        if distance == 0: words.append('the effect sits on the margin: no number of seeds or images would settle it')
+        elif seeds and images: words.append(f'about {_about(seeds)} seeds (or {_about(images)} images) would settle it')
+        elif seeds: words.append(f'about {_about(seeds)} seeds would settle it; more images alone would not')
+        elif images: words.append(f'about {_about(images)} images would settle it; more seeds alone would not')
+        else: words.append('neither more seeds nor more images alone would settle it')
+    out['reason'] = '; '.join(words)
+    return out
+
+# %% ../nbs/03c_evidence.ipynb #3c0e0117
+def sensitivity(test: Test, lo: float, hi: float) -> dict:
+    """The verdict of an interval-rule check at half and at twice its margin, beside the declared one.
+
+    Args:
+        test: the check's declaration (`claim_test`), rule 'above', 'below' or 'within'
+        lo: the interval's lower end
+        hi: its upper end
+
+    Returns:
+        `{'m/2': verdict, 'm': verdict, '2m': verdict}`; `{}` where the rule is another or the margin is 0 (nothing
+        to vary: the claim names only a direction).
+    """
+    if test.rule not in ('above', 'below', 'within') or test.margin == 0: return {}
+    return {label: decide(dataclasses.replace(test, margin=f * test.margin), lo, hi)
+            for label, f in (('m/2', 0.5), ('m', 1.0), ('2m', 2.0))}
+
+def prediction_interval(estimates: Sequence[float], ses: Sequence[float] | None = None, shared: float | None = None,
+                        same_images: bool = False, n: int | None = None) -> tuple[float, float]:
+    """The 95 % prediction interval for the estimate of ONE new trained model, measured as each of ours was.
+
+    Args:
+        estimates: one estimate per seed, K >= 2
+        ses: their standard errors over the images; with `shared` missing, the image variance is taken as their mean
+            square (all of it shared by the seeds: the larger, cautious choice); without either, 0
+        shared: the image variance of the seeds' mean (`pool_seeds`'s `shared`)
+        same_images: the new model is measured on the same test images (their error then cancels)
+        n: the test images per seed, for the degrees of freedom (default: many)
+
+    Returns:
+        `(lo, hi)`: mean ± t sqrt(sd^2 (1 + 1/K) + 2 shared): the spread across seeds (which holds each seed's
+        Monte-Carlo and own image noise) for the new model and for our mean, and the image error of its test images
+        and of ours; t on K - 1 degrees of freedom where the seeds dominate (Welch-Satterthwaite as in `pool_seeds`);
+        (nan, nan) for one seed. The paper reports one model per number: this is the interval to set it in.
+    """
+    est = np.asarray(estimates, dtype=np.float64)
+    k = len(est)
+    if k < 2: return math.nan, math.nan
+    if shared is None: shared = float(np.mean(np.square(ses))) if ses is not None else 0.0
+    seeds, images = float(est.var(ddof=1)) * (1 + 1 / k), 0.0 if same_images else 2 * shared
+    half = t_quantile((1 + LEVEL) / 2, _seed_df(seeds, k, images, n)) * math.sqrt(seeds + images)
+    return float(est.mean()) - half, float(est.mean()) + half
+
+# %% ../nbs/03c_evidence.ipynb #3c0e0120
+def pool(key: str, per_seed: Sequence[dict], seed_ids: Sequence | None = None) -> dict:
+    """One check pooled over seeds (trained models, the unit of replication): its effect, interval, verdict and why.
 
     Args:
         key: the check's key (`claim_key`)
         per_seed: its result per seed (`check` or `count_check`)
+        seed_ids: the seeds' names, for the reason (default 0, 1, ...)
 
     Returns:
-        `{'estimate', 'lo', 'hi', 'se', 'seeds', 'verdict'}` (and `violations`, `n` for rule 'none').
+        Always `rule`, `margin`, `estimate`, `lo`, `hi`, `se`, `seeds` (how many), `seed_ids`, `per_seed` (each
+        seed's estimate), `seed_verdicts`, `verdict`, `reason` (a sentence for the report, '' unless inconclusive).
+        For a theorem's counts (rule 'none' or 'verify', summed over seeds): `violations` and `n` (cases). Otherwise
+        (`pool_seeds`): `df`, `n` (images per seed), `image_term`, `sources` (`{source: standard error}`),
+        `dominant`, `dominance`, `seeds_needed`, `images_needed` (`settle`), `sensitivity` (`sensitivity`) and
+        `prediction` (`prediction_interval` for one new trained model, `[lo, hi]`).
 
     Raises:
-        ValueError: `per_seed` is empty.
+        ValueError: `per_seed` is empty, or `seed_ids` is not one name per seed.
     """
     if not per_seed: raise ValueError(f"per_seed must hold at least one seed's result for {key}")
     test, k = claim_test(key), len(per_seed)
-    if test.rule == 'none':
+    ids = list(range(k)) if seed_ids is None else list(seed_ids)
+    if len(ids) != k: raise ValueError(f"seed_ids must name each of the {k} seeds, got {ids}")
+    common = dict(rule=test.rule, margin=test.margin, seeds=k, seed_ids=ids, per_seed=[r['estimate'] for r in per_seed],
+                  seed_verdicts=[r['verdict'] for r in per_seed])
+    if test.rule in ('none', 'verify'):
         violations, cases = sum(r['violations'] for r in per_seed), sum(r['n'] for r in per_seed)
         out = count_check(key, violations, cases)
-        return dict(estimate=out['estimate'], lo=out['lo'], hi=out['hi'], se=math.nan, seeds=k,
-                    verdict=out['verdict'], violations=violations, n=cases)
-    mean, se = pool_estimates([r['estimate'] for r in per_seed], [r['se'] for r in per_seed])
-    lo, hi = mean - Z * se, mean + Z * se
-    return dict(estimate=mean, lo=lo, hi=hi, se=se, seeds=k, verdict=decide(test, lo, hi))
+        return dict(common, estimate=out['estimate'], lo=out['lo'], hi=out['hi'], se=math.nan, verdict=out['verdict'],
+                    violations=violations, n=cases, reason='' if cases else 'no input met the condition in any seed')
+    p = pool_seeds(common['per_seed'], [r['se'] for r in per_seed], [r.get('per_image') for r in per_seed],
+                   per_seed[0].get('n'))
+    why = settle(test, p, common['seed_verdicts'], ids)
+    return dict(common, **{f: p[f] for f in ('estimate', 'lo', 'hi', 'se', 'df', 'n', 'image_term', 'sources')},
+                verdict=decide(test, p['lo'], p['hi']), **why, sensitivity=sensitivity(test, p['lo'], p['hi']),
+                prediction=list(prediction_interval(common['per_seed'], shared=p['shared'], n=p['n'])))
+
+def claim_verdict(checks: Sequence[dict]) -> str:
+    """A claim's verdict from its pooled checks: only checks that data could make fail decide it.
+
+    Args:
+        checks: the claim's checks, each with `rule` and `verdict` (`pool`; a report's 'stand-in' verdict allowed)
+
+    Returns:
+        'verification fails' if a theorem's synthetic check ('verify') found a violation; else from the deciding
+        checks (rules 'above', 'below', 'within', 'none'): 'fails' if any fails, else 'inconclusive' if any is, else
+        'holds'; with none of those: 'verified' (synthetic checks only, each
+        with cases and no violation), 'stand-in only', 'measured only'.
+    """
+    if any(c['rule'] == 'verify' and c['verdict'] == 'fails' for c in checks): return 'verification fails'
+    deciding = [c['verdict'] for c in checks if c['rule'] in ('above', 'below', 'within', 'none')
+                and c['verdict'] != 'stand-in']
+    if deciding: return next(v for v in ('fails', 'inconclusive', 'holds') if v in deciding or v == 'holds')
+    verify = [c['verdict'] for c in checks if c['rule'] == 'verify']
+    if verify: return 'verified' if all(v == 'verified' for v in verify) else 'inconclusive'
+    return 'stand-in only' if any(c['verdict'] == 'stand-in' for c in checks) else 'measured only'
