@@ -18,7 +18,7 @@ from .evidence import check
 from .experiments import Experiment
 from .outputs import PALETTE, mean_std, panel_figure, seed_curve, seeds_title
 from .paper import EXTREME, EXTREME_IMAGES, N_ATTACK, TABLE1, TABLE_ETA, claim_key
-from .sections import SectionSpec, is_paper, with_paper
+from .sections import SectionSpec, is_paper, why_not_compared, with_paper
 
 # %% auto #0
 __all__ = ['LOSS_SAMPLES', 'SPEC', 'extreme_predictions', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'table1',
@@ -155,29 +155,37 @@ def table1(per_seed: list[dict]) -> tuple[list, list]:
 
 # %% ../nbs/09_attack_length.ipynb #44083e57
 def length_discrepancies(per_seed: list[dict]) -> list[dict]:
-    """The numbers of section 4.4 the paper states (Table 1's attack lengths, the extreme predictions), per seed.
+    """Every number of section 4.4 the paper states (Table 1's attack lengths, the extreme predictions), per seed.
 
     Args:
-        per_seed: section 4.4's results (`load_results`), one per seed
+        per_seed: section 4.4's results (`load_results`), one per seed; empty where the section did not run
 
     Returns:
-        One row per number a model in the paper's setting measured: `number`, `model`, `label`, `values` and `ses`
-        (per seed), `paper` (its number) and `fmt` (how to print it); the report pools them.
+        One row per number the paper states: `number`, `model`, `paper` (its number), `fmt`, `unit`, and `values`
+        and `ses` per seed where a model in the paper's setting measured it, else `reason` (why not); the report
+        pools them.
     """
-    rows, first = [], per_seed[0]
-    for n in (n for n in first['labels'] if is_paper(first, n)):
-        row = dict(model=n, label=first['labels'][n])
-        for s, paper in TABLE1.get(n, {}).items():
-            if s in first['lengths'][n]:
+    rows = []
+    for n in TABLE1:
+        why = why_not_compared(per_seed, n)
+        for s, paper in TABLE1[n].items():
+            row = dict(number=f'Table 1: attack length, S_A={s}', model=n, paper=paper, fmt='.3f', unit='')
+            if why is None and s not in per_seed[0]['lengths'][n]: row['reason'] = f'S_A = {s} not in this profile'
+            elif why is None:
                 cells = [r['lengths'][n][s] for r in per_seed]
-                rows.append(dict(number=f'Table 1: attack length, S_A={s}', **row, paper=paper, fmt='.3f',
-                                 values=[c['mean_length'] for c in cells], ses=[c['se_length'] for c in cells]))
-        if n in EXTREME:
+                row.update(values=[c['mean_length'] for c in cells], ses=[c['se_length'] for c in cells])
+            else: row['reason'] = why
+            rows.append(row)
+    for n, paper in EXTREME.items():
+        why = why_not_compared(per_seed, n)
+        row = dict(number=f'extreme predictions per {EXTREME_IMAGES:,} images', model=n, paper=paper, fmt='.0f',
+                   unit='')
+        if why is None:
             rates = [r['extreme'][n] / r['n_extreme_images'][n] for r in per_seed]
             ses = [math.sqrt(p * (1 - p) / r['n_extreme_images'][n]) for p, r in zip(rates, per_seed)]
-            rows.append(dict(number=f'extreme predictions per {EXTREME_IMAGES:,} images', **row, paper=EXTREME[n],
-                             fmt='.0f', values=[p * EXTREME_IMAGES for p in rates],
-                             ses=[s * EXTREME_IMAGES for s in ses]))
+            row.update(values=[p * EXTREME_IMAGES for p in rates], ses=[s * EXTREME_IMAGES for s in ses])
+        else: row['reason'] = why
+        rows.append(row)
     return rows
 
 # %% ../nbs/09_attack_length.ipynb #25dab69a

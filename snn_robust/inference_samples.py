@@ -19,7 +19,7 @@ from .experiments import Experiment
 from .outputs import PANEL, mean_std, sample_style, save_figure, seed_boxes, seed_curve, seeds_title
 from .paper import TABLE2, TABLE_ETA, claim_key
 from .theory import linearise, terms_for
-from .sections import SectionSpec, is_paper, with_paper
+from .sections import SectionSpec, is_paper, why_not_compared, with_paper
 
 # %% auto #0
 __all__ = ['SPEC', 'pack', 'unpack', 'clean_correct', 'correctness_patterns', 'from_patterns', 'closest_margin_terms',
@@ -265,23 +265,28 @@ def table2(per_seed: list[dict]) -> tuple[list, list]:
 
 # %% ../nbs/10_inference_samples.ipynb #5205c8f0
 def clean_discrepancies(per_seed: list[dict]) -> list[dict]:
-    """The numbers of section 4.5 the paper states (Table 2's clean accuracies), per seed.
+    """Every number of section 4.5 the paper states (Table 2's clean accuracies), per seed.
 
     Args:
-        per_seed: section 4.5's results (`load_results`), one per seed
+        per_seed: section 4.5's results (`load_results`), one per seed; empty where the section did not run
 
     Returns:
-        One row per number a model in the paper's setting measured: `number`, `model`, `label`, `values` and `ses`
-        (per seed), `paper` and `fmt`; the report pools them.
+        One row per number the paper states: `number`, `model`, `paper`, `fmt`, `unit` ('points': percentage
+        points), and `values` and `ses` per seed where a model in the paper's setting measured it, else `reason`.
     """
-    rows, first = [], per_seed[0]
-    for n in (n for n in first['labels'] if is_paper(first, n)):
-        for s, paper in TABLE2.get(n, {}).items():
-            if s in first['clean'][n]:
+    rows = []
+    for n in TABLE2:
+        why = why_not_compared(per_seed, n)
+        for s, paper in TABLE2[n].items():
+            row = dict(number=f'Table 2: clean accuracy (%), S_I={s}', model=n, paper=paper, fmt='.2f',
+                       unit='points')
+            if why is None and s not in per_seed[0]['clean'][n]: row['reason'] = f'S_I = {s} not in this profile'
+            elif why is None:
                 acc = [r['clean'][n][s] for r in per_seed]
                 ses = [math.sqrt(a * (100 - a) / r['n_clean_images'][n]) for a, r in zip(acc, per_seed)]
-                rows.append(dict(number=f'Table 2: clean accuracy (%), S_I={s}', model=n, label=first['labels'][n],
-                                 values=acc, ses=ses, paper=paper, fmt='.2f'))
+                row.update(values=acc, ses=ses)
+            else: row['reason'] = why
+            rows.append(row)
     return rows
 
 # %% ../nbs/10_inference_samples.ipynb #8b9aaf96

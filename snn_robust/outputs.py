@@ -4,15 +4,16 @@
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0003
 from __future__ import annotations
-import csv, io, json, math, os, tempfile, textwrap
+import csv, io, json, math, os, shutil, tempfile, textwrap
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Sequence
 import numpy as np
 
 # %% auto #0
 __all__ = ['FIXED_METADATA', 'PALETTE', 'MARKERS', 'PANEL', 'STYLE', 'atomic_write', 'check_writable_dir', 'to_json', 'save_json',
-           'save_figure', 'sample_style', 'wrap_tick_labels', 'boxplot_means', 'markdown_table', 'save_table',
-           'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown', 'seed_curve', 'seeds_title', 'seed_boxes']
+           'save_figure', 'replace_dir', 'remove_stale', 'created_dirs', 'sample_style', 'wrap_tick_labels',
+           'boxplot_means', 'markdown_table', 'save_table', 'mean_std', 'figure_groups', 'panel_figure',
+           'notebook_markdown', 'seed_curve', 'seeds_title', 'seed_boxes']
 
 # %% ../nbs/01a_outputs.ipynb #ae255610
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -109,6 +110,54 @@ def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pd
     """
     save = lambda f, ext: fig.savefig(f, format=ext, bbox_inches='tight', dpi=150, metadata=FIXED_METADATA.get(ext))
     return [atomic_write(Path(f'{stem}.{ext}'), lambda f, ext=ext: save(f, ext)) for ext in formats]
+
+# %% ../nbs/01a_outputs.ipynb #bde30a56
+def _exchange(a: Path, b: Path) -> bool:
+    "Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."
+    import ctypes
+    try: renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError): return False
+    AT_FDCWD, RENAME_EXCHANGE = -100, 2
+    return renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move the complete folder `new` to `target`, replacing what was there: atomically where the system can swap them.
+
+    Args:
+        new: a complete folder, beside `target` (on the same file system)
+        target: the folder to replace (or create)
+    """
+    if target.exists() and _exchange(new, target):  # readers see the old or the new folder, never none
+        shutil.rmtree(new, ignore_errors=True); return
+    old = target.with_name(f'.{target.name}.old-{os.getpid()}')
+    if target.exists(): target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+
+def remove_stale(figures: Path, profile: str) -> None:
+    """Remove temporary folders left in `figures` by runs of `profile` that were killed (their process is gone).
+
+    Args:
+        figures: the figures folder
+        profile: the profile whose `.<profile>.tmp-<pid>-*` and `.<profile>.old-<pid>` folders are looked at
+    """
+    for p in figures.glob(f'.{profile}.*-*'):
+        pid = p.name[len(f'.{profile}.'):].split('-')[1]
+        if not (p.is_dir() and pid.isdigit() and p.name.startswith((f'.{profile}.tmp-', f'.{profile}.old-'))): continue
+        try: os.kill(int(pid), 0)
+        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)
+        except PermissionError: pass  # alive, another user's
+
+def created_dirs(folder: Path) -> list[Path]:
+    """The folders `folder.mkdir(parents=True)` would create, deepest first.
+
+    Args:
+        folder: a folder that may not exist yet
+
+    Returns:
+        The missing ones among it and its parents.
+    """
+    return [p for p in [folder, *folder.parents] if not p.exists()]
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0010
 PALETTE = ('#0072B2', '#D55E00', '#009E73', '#E69F00', '#56B4E9', '#F0E442', '#CC79A7', '#999999')  # Okabe & Ito

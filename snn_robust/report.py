@@ -4,23 +4,25 @@
 
 # %% ../nbs/10c_report.ipynb #aff239e8
 from __future__ import annotations
-import csv, datetime, io, json, os, re, shutil, tempfile
+import csv, datetime, inspect, io, json, math, os, re, shutil, tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 import numpy as np
-from .evidence import Z, pool, pool_estimates
-from .outputs import STYLE, atomic_write, markdown_table, mean_std, save_table
-from .paper import CLAIMS, NOTEBOOKS, TESTS
+from .evidence import decide
+from .pooling import claim_verdict, pool, pool_seeds, prediction_interval
+from .outputs import (STYLE, atomic_write, created_dirs, markdown_table, mean_std, remove_stale, replace_dir,
+                                save_table)
+from .paper import CLAIMS, NOTEBOOKS, RULES, TESTS, Test
 from .provenance import run_provenance
 from .sections import load_results, section_specs
 
 # %% auto #0
-__all__ = ['RULES_TEXT', 'RESULTS_TAG', 'summarise_check', 'summarise_claims', 'discrepancy_table', 'section_tables',
-           'claim_figures', 'claim_sections', 'render_report', 'stand_in_checks', 'seed_figures', 'write_outputs',
-           'section_evidence', 'fill_results']
+__all__ = ['RESULTS_TAG', 'summarise_check', 'summarise_claims', 'discrepancy_table', 'section_tables', 'rules_table',
+           'rules_text', 'claim_figures', 'claim_sections', 'render_report', 'stand_in_checks', 'seed_figures',
+           'write_outputs', 'section_evidence', 'fill_results']
 
 # %% ../nbs/10c_report.ipynb #10695013
-_CHECK_FIELDS = ('rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'violations')
+_CHECK_FIELDS = ('rule', 'margin', 'estimate', 'lo', 'hi', 'se', 'n', 'verdict', 'violations', 'per_image')
 
 def _fmt(x: float) -> str: return f'{x:.3g}' if isinstance(x, float) else str(x)
 
@@ -35,39 +37,48 @@ def _numbers(runs: list[dict]) -> str:
             out.append(f"{k} {{{', '.join(f'{s}: {m:.3g}' for s, m in means.items())}}}")
     return ', '.join(out)
 
-def summarise_check(key: str, runs: list[dict], stand_in: bool = False) -> dict:
+def summarise_check(key: str, runs: list[dict], stand_in: bool = False, seed_ids: Sequence | None = None) -> dict:
     """One check of a claim over seeds: pooled effect and interval, each seed's verdict, the verdict, its numbers.
 
     Args:
         key: the check's key (`snn_robust.paper.claim_key`)
         runs: its results per seed (`snn_robust.evidence.check` / `count_check`)
         stand_in: the check is on a model that stands in for the paper's; it is shown, not decided
+        seed_ids: the seeds' numbers, in the order of `runs` (default 0, 1, ...)
 
     Returns:
         `check`, `effect` ('estimate [lo, hi]', violations for a theorem), `seeds` (each seed's verdict),
-        `verdict` ('holds', 'fails', 'inconclusive', 'measured' or 'stand-in'), `numbers`, and `pooled`
-        (`snn_robust.evidence.pool`).
+        `effects` (each seed's estimate), `verdict` ('holds', 'fails', 'inconclusive', 'verified', 'measured' or
+        'stand-in'), `reason` (why it is inconclusive), `margins` (the verdict at m/2, m and 2m), `prediction` (the
+        95 % prediction interval of one trained model), `numbers`, and `pooled` (`snn_robust.pooling.pool`).
     """
-    pooled = pool(key, runs)
-    if runs[0]['rule'] == 'none':
+    pooled = pool(key, runs, seed_ids)
+    if pooled['rule'] in ('none', 'verify'):
         effect = f"{pooled['violations']} of {pooled['n']} (rate {_fmt(pooled['lo'])}-{_fmt(pooled['hi'])})"
     else: effect = f"{_fmt(pooled['estimate'])} [{_fmt(pooled['lo'])}, {_fmt(pooled['hi'])}]"
-    verdict = 'stand-in' if stand_in else pooled['verdict']
-    return dict(check=key, effect=effect, seeds=', '.join(r['verdict'] for r in runs), verdict=verdict,
-                numbers=_numbers(runs), pooled=pooled)
+    prediction = pooled.get('prediction', [math.nan, math.nan])
+    return dict(check=key, effect=effect, seeds=', '.join(r['verdict'] for r in runs),
+                effects=', '.join(f'{s}: {_fmt(e)}' for s, e in zip(pooled['seed_ids'], pooled['per_seed'])),
+                verdict='stand-in' if stand_in else pooled['verdict'], reason='' if stand_in else pooled['reason'],
+                margins=', '.join(f'{m} {v}' for m, v in pooled.get('sensitivity', {}).items()),
+                prediction='' if not all(map(math.isfinite, prediction)) else
+                f'[{_fmt(prediction[0])}, {_fmt(prediction[1])}]', numbers=_numbers(runs), pooled=pooled)
 
-def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[str] = ()) -> list[dict]:
+def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[str] = (),
+                     seed_ids: Sequence | None = None) -> list[dict]:
     """One row per claim C1-C14: its verdict from its checks pooled over seeds, and the checks themselves.
 
     Args:
         per_seed: per seed, the checks of every notebook that ran, `{claim key: check}` (`snn_robust.evidence`)
         not_run: `{'<notebook>/<model>': reason}` for the models a notebook could not run
         stand_ins: the keys of checks on models that stand in for the paper's (shown, never deciding)
+        seed_ids: the seeds' numbers, in the order of `per_seed` (default 0, 1, ...)
 
     Returns:
-        One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` ('holds', 'fails',
-        'inconclusive', 'not run', 'stand-in only', 'measured only'; ' (partly run)' added where models did not
-        run), `detail` (how many checks hold, fail, ...; what did not run) and `checks` (`summarise_check` rows).
+        One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` (`snn_robust.pooling.claim_verdict`:
+        'holds', 'fails', 'inconclusive', 'verified', 'verification fails', 'stand-in only', 'measured only'; or
+        'not run'; ' (partly run)' added where models did not run), `detail` (how many checks hold, fail, ...;
+        what did not run) and `checks` (`summarise_check` rows).
     """
     rows, stand_ins = [], set(stand_ins)
     for cid, claim in CLAIMS.items():
@@ -77,14 +88,13 @@ def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[st
             rows.append(dict(claim=cid, statement=claim.statement, verdict='not run', checks=[],
                              detail='; '.join(reasons) or 'no model of this claim was run'))
             continue
-        checks = [summarise_check(k, [claims[k] for claims in per_seed if k in claims], k in stand_ins) for k in keys]
-        deciding = [c['verdict'] for c in checks if c['verdict'] not in ('measured', 'stand-in')]
-        verdict = ('fails' if 'fails' in deciding else 'inconclusive' if 'inconclusive' in deciding else 'holds'
-                   if deciding else 'stand-in only' if any(c['verdict'] == 'stand-in' for c in checks)
-                   else 'measured only')
+        ids = list(range(len(per_seed))) if seed_ids is None else list(seed_ids)
+        checks = [summarise_check(k, [claims[k] for claims in per_seed if k in claims], k in stand_ins,
+                                  [s for s, claims in zip(ids, per_seed) if k in claims]) for k in keys]
+        verdict = claim_verdict([dict(rule=c['pooled']['rule'], verdict=c['verdict']) for c in checks])
         partly = sorted(k.split('/', 1)[1] for k in not_run if k.split('/')[0] == claim.notebook)
-        counts = {v: sum(c['verdict'] == v for c in checks) for v in ('holds', 'fails', 'inconclusive', 'stand-in',
-                                                                      'measured')}
+        counts = {v: sum(c['verdict'] == v for c in checks) for v in ('holds', 'fails', 'inconclusive', 'verified',
+                                                                      'stand-in', 'measured')}
         detail = ', '.join(f'{n} {v}' for v, n in counts.items() if n) + (f"; not run: {', '.join(partly)}"
                                                                            if partly else '')
         rows.append(dict(claim=cid, statement=claim.statement, checks=checks, detail=detail,
@@ -92,29 +102,46 @@ def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[st
     return rows
 
 # %% ../nbs/10c_report.ipynb #582aa70c
-def _discrepancy_row(what: str, label: str, values: list[float], ses: list[float], paper: float, fmt: str) -> list:
-    mean, se = pool_estimates(values, ses)
-    lo, hi = mean - Z * se, mean + Z * se
-    inside = lo <= paper <= hi
-    return [what, label, f'{mean:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]', f'{paper:{fmt}}', f'{(mean - paper) / paper:+.0%}',
-            'inside' if inside else '**outside**']
+def _discrepancy_row(r: dict) -> list:
+    "One number the paper states beside ours: the mean of the seeds, one trained model's prediction interval."
+    fmt, paper = r['fmt'], r['paper']
+    cells = [r['number'], r['model'], f'{paper:{fmt}}']
+    if 'values' not in r: return cells + ['not run', '', '', r['reason']]
+    p = pool_seeds(r['values'], r['ses'])
+    lo, hi = prediction_interval(r['values'], r['ses'])
+    unit = ' points' if r.get('unit') == 'points' else ''
+    where = ('one seed: no prediction interval' if not math.isfinite(lo) else
+             "inside one model's interval" if lo <= paper <= hi else "**outside one model's interval**")
+    return cells + [f"{p['estimate']:{fmt}} [{p['lo']:{fmt}}, {p['hi']:{fmt}}]",
+                    '' if not math.isfinite(lo) else f'[{lo:{fmt}}, {hi:{fmt}}]',
+                    f"{p['estimate'] - paper:+{fmt}}{unit}", where]
 
-def discrepancy_table(results: dict[str, list[dict]], profile: str) -> tuple[list, list] | None:
-    """The paper's numbers next to ours with 95 % intervals, from each section's `SectionSpec.discrepancies`.
+def discrepancy_table(results: dict[str, list[dict]], profile: str,
+                      notebooks: Sequence[str] | None = None) -> tuple[list, list] | None:
+    """Every number the paper states (`SectionSpec.discrepancies`) beside ours, or why we have none.
+
+    The paper's numbers each come from one trained model; ours are a mean over seeds. So each is set in the 95 %
+    prediction interval of one trained model (`snn_robust.pooling.prediction_interval`: the spread across seeds and
+    the images' error), the mean's interval beside it.
 
     Args:
         results: `{notebook: results per seed}` (`load_results`)
         profile: the run's profile; only 'paper' is compared with the paper
+        notebooks: the sections whose numbers to list; None: every section that states numbers (those that did not
+            run are listed as not run)
 
     Returns:
-        `(headers, rows)`, a row per number (what, model, ours [interval], paper's, relative difference, whether the
-        paper's value lies inside our interval); None where nothing is comparable.
+        `(headers, rows)`, a row per number: what, model, the paper's value, ours (mean [95 % interval]), one
+        model's 95 % prediction interval, the difference in the number's units, and whether the paper's value lies
+        in the prediction interval (or why there is no number of ours); None for other profiles or no numbers.
     """
-    rows = [_discrepancy_row(r['number'], r['label'], r['values'], r['ses'], r['paper'], r['fmt'])
-            for spec in section_specs() if spec.discrepancies and spec.notebook in results
-            for r in spec.discrepancies(results[spec.notebook])]
-    headers = ['number', 'model', 'ours [95 % interval]', 'paper', 'ours vs paper', "paper's value"]
-    return (headers, rows) if rows and profile == 'paper' else None
+    if profile != 'paper': return None
+    rows = [_discrepancy_row(r) for spec in section_specs() if spec.discrepancies
+            and (notebooks is None or spec.notebook in notebooks)
+            for r in spec.discrepancies(results.get(spec.notebook, []))]
+    headers = ['number', 'model', 'paper', 'ours: mean over seeds [95 % interval]',
+               'one trained model: 95 % prediction interval', 'ours - paper', "paper's value"]
+    return (headers, rows) if rows else None
 
 def section_tables(results: dict[str, list[dict]]) -> dict[str, tuple[str, list, list]]:
     """The sections' tables over seeds (`SectionSpec.tables`: Tables 1 and 2), where their notebooks ran.
@@ -129,17 +156,49 @@ def section_tables(results: dict[str, list[dict]]) -> dict[str, tuple[str, list,
             for stem, table in spec.tables(results[spec.notebook]).items()}
 
 # %% ../nbs/10c_report.ipynb #ab0d9bce
-RULES_TEXT = (
-    'Each claim is decided by its checks, declared in `snn_robust.paper.TESTS`. A check estimates one effect, oriented '
-    'so that a positive value is what the paper says, per seed with a 95 % paired-bootstrap interval over the test '
-    'images; seeds are pooled by their mean, with the larger of the images\' and the seeds\' standard error. Rules: '
-    '*above m* holds when the whole interval is above the margin m the claim needs and fails when it is below; '
-    '*below m* is its mirror; *within m* (a claim of "no difference") holds when the interval lies inside (-m, m) and '
-    'fails when it lies outside; a theorem\'s check (*none*) counts violations, holds with none and fails with any '
-    '(exact binomial interval of the rate); *measured* checks decide nothing. Anything else is **inconclusive**: this '
-    "profile's number of images cannot settle it. Checks on models that stand in for the paper's (another "
-    'architecture or data set, or generated data) are shown as **stand-in** and decide nothing. A claim fails if a '
-    'deciding check fails, is inconclusive if one is and none fails, and holds if all hold.')
+def rules_table(margin: float = 0.1) -> str:
+    """How each rule decides a check, computed by `evidence.decide` on intervals placed around its margin.
+
+    Args:
+        margin: the margin m of the example (any positive number gives the same verdicts)
+
+    Returns:
+        A Markdown table: a row per interval rule (the interval entirely above m, straddling m, inside (-m, m),
+        straddling -m, below -m) and per counting rule (no violation, a violation).
+    """
+    m = margin
+    places = {'above m': (1.5 * m, 2 * m), 'straddles m': (0.5 * m, 1.5 * m), 'inside (-m, m)': (-0.5 * m, 0.5 * m),
+              'straddles -m': (-1.5 * m, -0.5 * m), 'below -m': (-2 * m, -1.5 * m)}
+    rows = [[f'*{rule}* m'] + [decide(Test('', rule, m), lo, hi) for lo, hi in places.values()]
+            for rule in ('above', 'below', 'within')]
+    counts = [[f'*{rule}*', f"0 violations: {decide(Test('', rule), 0.0, 0.1, 0)}",
+               f"1 violation or more: {decide(Test('', rule), 0.0, 0.1, 1)}", '', '', '']
+              for rule in ('none', 'verify')]
+    assert set(RULES) == {'above', 'below', 'within', 'none', 'verify', 'measured'}  # every rule is in the table
+    return markdown_table(['rule', *places], rows + counts + [['*measured*', 'decides nothing', '', '', '', '']])
+
+def rules_text() -> str:
+    """The report's account of how verdicts are reached: the rules' table and how a claim combines its checks.
+
+    Returns:
+        Markdown: how seeds are pooled (`pooling.pool`), the rules (`rules_table`), stand-ins, and a claim's verdict
+        (the Returns of `pooling.claim_verdict`'s documentation).
+    """
+    combine = inspect.getdoc(claim_verdict).split('Returns:')[1].strip()
+    return '\n\n'.join([
+        'Each claim is decided by its checks, declared in `snn_robust.paper.TESTS` with what data would make each '
+        'fail and where its margin comes from. A check estimates one effect, oriented so that a positive value is '
+        'what the paper says, per seed with a 95 % bootstrap interval over the test images. The seed (a trained '
+        'model) is the unit of replication: seeds are pooled by their mean with a t interval that also counts the '
+        'test images all seeds share (`snn_robust.pooling.pool`, coverage checked by simulation in `03e_pooling`); '
+        'an inconclusive check says which source dominates its interval and about how many seeds would settle it.',
+        'How a rule reads an interval (computed by `snn_robust.evidence.decide`):', rules_table(),
+        "Checks on models that stand in for the paper's (another architecture or data set, or generated data) are "
+        'shown as **stand-in** and decide nothing. A check that verifies a theorem on synthetic cases (*verify*) '
+        'tests the implementation, not the paper: it never makes a claim hold.',
+        f'A claim is {combine[0].lower()}{combine[1:]}'])
+
+def _lower(text: str) -> str: return text[:1].lower() + text[1:]
 
 def _one_line(text: str) -> str: return ' '.join(text.split()).replace('$$', '$')  # display math inline: one line
 
@@ -181,13 +240,19 @@ def claim_sections(claims: list[dict], figures: Sequence[str] = ()) -> list[str]
         lines += [f"### {row['claim']}: {row['verdict']}", '',
                   f"{claim.statement} (section {claim.section}, {claim.evidence})", '',
                   f"> {_one_line(claim.quote)}", '']
-        lines += [f"- `{name}`: {test.effect} (rule *{test.rule}*" + (f' {test.margin:g}' if test.rule in
-                  ('above', 'below', 'within') else '') + ')' for name, test in TESTS[row['claim']].items()]
+        for name, test in TESTS[row['claim']].items():
+            margin = f' {test.margin:g}' if test.rule in ('above', 'below', 'within') else ''
+            lines += [f"- `{name}`: {test.effect} (rule *{test.rule}*{margin}). Fails if {_lower(test.fails_if)}"
+                      + (f' Margin: {_lower(test.margin_source)}' if test.margin_source else '')]
         lines += ['']
         if row['checks']:
-            lines += [markdown_table(['check', 'effect [95 % interval], pooled', 'verdict', 'per seed', 'numbers'],
-                                     [[f"`{c['check']}`", c['effect'], f"**{c['verdict']}**", c['seeds'], c['numbers']]
+            lines += [markdown_table(['check', 'effect [95 % interval], pooled', 'verdict', 'per seed',
+                                      'at m/2, m, 2m', 'one model: 95 % prediction', 'numbers'],
+                                     [[f"`{c['check']}`", c['effect'], f"**{c['verdict']}**",
+                                       f"{c['effects']} ({c['seeds']})", c['margins'], c['prediction'], c['numbers']]
                                       for c in row['checks']]), '']
+            lines += [f"- `{c['check']}` is inconclusive: {c['reason']}" for c in row['checks'] if c['reason']]
+            lines += [''] if any(c['reason'] for c in row['checks']) else []
         else: lines += [f"Not run: {row['detail']}", '']
         shown = claim_figures(row['claim'], figures)
         if shown: lines += [' '.join(f'![{name}]({name})' for name in shown), '']
@@ -229,7 +294,7 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
     if profile == 'smoke':
         lines += ['', '**The smoke profile is a plumbing check** (models trained for one epoch on 1,000 images, '
                       '40 test images): its verdicts say that every step ran, not whether a claim holds.']
-    lines += ['', '## Claims', '', RULES_TEXT, '',
+    lines += ['', '## Claims', '', rules_text(), '',
               markdown_table(['claim', 'verdict', 'statement', 'checks'],
                              [[c['claim'], f"**{c['verdict']}**", c['statement'], c['detail']] for c in claims]), '']
     for title, headers, rows in tables.values(): lines += [f'## {title}', '', markdown_table(headers, rows), '']
@@ -292,37 +357,6 @@ def seed_figures(results: dict[str, list[dict]], out_dir: Path) -> int:
                 plt.close(fig); n += 1
     return n
 
-# %% ../nbs/10c_report.ipynb #bde30a56
-def _exchange(a: Path, b: Path) -> bool:
-    "Swap two existing paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where the system cannot."
-    import ctypes
-    try: renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError): return False
-    AT_FDCWD, RENAME_EXCHANGE = -100, 2
-    return renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0
-
-def _replace_dir(new: Path, target: Path):
-    "Move the complete folder `new` to `target`, replacing what was there: atomically where the system can swap them."
-    if target.exists() and _exchange(new, target):  # readers see the old or the new folder, never none
-        shutil.rmtree(new, ignore_errors=True); return
-    old = target.with_name(f'.{target.name}.old-{os.getpid()}')
-    if target.exists(): target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-
-def _remove_stale(figures: Path, profile: str):
-    "Remove temporary folders left in `figures` by runs of `profile` that were killed (their process is gone)."
-    for p in figures.glob(f'.{profile}.*-*'):
-        pid = p.name[len(f'.{profile}.'):].split('-')[1]
-        if not (p.is_dir() and pid.isdigit() and p.name.startswith((f'.{profile}.tmp-', f'.{profile}.old-'))): continue
-        try: os.kill(int(pid), 0)
-        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)
-        except PermissionError: pass  # alive, another user's
-
-def _created_dirs(folder: Path) -> list[Path]:
-    "The folders `folder.mkdir(parents=True)` would create, deepest first."
-    return [p for p in [folder, *folder.parents] if not p.exists()]
-
 # %% ../nbs/10c_report.ipynb #3e1b27f5
 def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
                   timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None) -> Path:
@@ -346,9 +380,9 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         ValueError: the notebooks' runs were made by different code versions (`run_provenance`).
     """
     provenance = run_provenance(runs, profile, seeds, results)
-    created = _created_dirs(figures)
+    created = created_dirs(figures)
     figures.mkdir(parents=True, exist_ok=True)
-    _remove_stale(figures, profile)
+    remove_stale(figures, profile)
     tmp = Path(tempfile.mkdtemp(dir=figures, prefix=f'.{profile}.tmp-{os.getpid()}-'))
     try:
         umask = os.umask(0); os.umask(umask)
@@ -369,16 +403,17 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         for stem, (_, headers, rows) in tables.items(): save_table(headers, rows, tmp / stem)
         per_seed = [{k: v for name in results for k, v in results[name][i]['claims'].items()}
                     for i in range(len(seeds))]
-        claims = summarise_claims(per_seed, not_run, stand_in_checks(results))
+        claims = summarise_claims(per_seed, not_run, stand_in_checks(results), seeds)
         save_table(['claim', 'verdict', 'statement', 'checks'],
                    [[c['claim'], c['verdict'], c['statement'], c['detail']] for c in claims], tmp / 'claims')
-        save_table(['check', 'effect [95 % interval]', 'verdict', 'per seed', 'numbers'],
-                   [[c['check'], c['effect'], c['verdict'], c['seeds'], c['numbers']]
-                    for row in claims for c in row['checks']], tmp / 'checks')
+        save_table(['check', 'effect [95 % interval]', 'verdict', 'per seed', 'per-seed effects', 'why inconclusive',
+                    'verdict at m/2, m, 2m', 'one trained model: 95 % prediction interval', 'numbers'],
+                   [[c['check'], c['effect'], c['verdict'], c['seeds'], c['effects'], c['reason'], c['margins'],
+                     c['prediction'], c['numbers']] for row in claims for c in row['checks']], tmp / 'checks')
         report = render_report(profile, seeds, claims, tables, not_run, timings, device,
                                [p.name for p in sorted(tmp.glob('*.png'))], executor, provenance)
         atomic_write(tmp / 'REPORT.md', lambda f: f.write(report.encode()))
-        _replace_dir(tmp, figures / profile)
+        replace_dir(tmp, figures / profile)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         for d in created:  # folders this call made, if still empty
@@ -423,7 +458,7 @@ def section_evidence(folder: str | Path, notebook: str) -> str:
              markdown_table(['check', 'effect [95 % interval]', 'verdict', 'per seed'],
                             [[f"`{c['check']}`", c['effect [95 % interval]'], c['verdict'], c['per seed']]
                              for c in _csv_rows(folder / 'checks.csv') if c['check'] in keys])]
-    table = discrepancy_table({notebook: per_seed}, profile)
+    table = discrepancy_table({notebook: per_seed}, profile, [notebook])
     if table: lines += ['', "The paper's numbers next to ours:", '', markdown_table(*table)]
     return '\n'.join(lines)
 

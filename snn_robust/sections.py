@@ -17,7 +17,7 @@ from .train import check_seed
 
 # %% auto #0
 __all__ = ['COMMON_FIELDS', 'SectionSpec', 'section_spec', 'section_specs', 'check_parameters', 'run_section', 'notebook_of',
-           'save_results', 'load_results', 'is_paper', 'with_paper']
+           'save_results', 'load_results', 'is_paper', 'with_paper', 'why_not_compared']
 
 # %% ../nbs/03d_sections.ipynb #6f891d3d
 @dataclass(frozen=True)
@@ -201,3 +201,21 @@ def with_paper(value: str, paper: dict, name: str, size: int, compared: bool, fm
     """
     number = paper.get(name, {}).get(size) if compared else None
     return value if number is None else f"{value} (paper {number:{fmt}})"
+
+def why_not_compared(per_seed: list[dict], name: str) -> str | None:
+    """Why the paper's numbers for model `name` have no counterpart in a section's results, or None where they do.
+
+    Args:
+        per_seed: the section's results, one per seed (empty where the section did not run)
+        name: one of the paper's models
+
+    Returns:
+        None where the model ran in the paper's setting at the `paper` profile (`is_paper`), else the reason:
+        the section did not run, the model did not run (and why), or it is a stand-in.
+    """
+    if not per_seed: return 'the section did not run'
+    first = per_seed[0]
+    if name in first.get('not_run', {}): return first['not_run'][name]
+    if name not in first['labels']: return 'the model was not run'
+    if not is_paper(first, name): return f"not compared: {first['labels'][name]} at the {first.get('profile')} profile"
+    return None

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from snn_robust.evidence import (Z, check, claim_verdict, count_check, decline_per_decade, pool, pool_estimates,
-                                 pool_seeds, prediction_interval, sensitivity, t_quantile)
+from snn_robust.evidence import Z, check, count_check, decline_per_decade
+from snn_robust.pooling import (claim_verdict, pool, pool_estimates, pool_seeds, prediction_interval, sensitivity,
+                                t_quantile)
 from snn_robust.paper import TESTS, claim_test
 from snn_robust.paper import Test as Declared  # not collected as a test class
 
