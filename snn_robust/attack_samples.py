@@ -5,6 +5,7 @@
 # %% ../nbs/08_attack_samples.ipynb #71f4a9b8
 from __future__ import annotations
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 import numpy as np
@@ -20,8 +21,8 @@ from .theory import Linearisation, linearise, terms_for
 from .sections import SectionSpec
 
 # %% auto #0
-__all__ = ['SPEC', 'positive_hits', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep', 'sweep_figures',
-           'cos_figures', 'verdict_c6', 'verdict_c7', 'verdict_c8', 'verdicts']
+__all__ = ['SWEEP', 'SPEC', 'positive_hits', 'SweepAttack', 'sample_size_sweep', 'attack_samples_experiment', 'plot_sweep',
+           'sweep_figures', 'cos_figures', 'verdict_c6', 'verdict_c7', 'verdict_c8', 'verdicts']
 
 # %% ../nbs/08_attack_samples.ipynb #08b00002
 def positive_hits(correct: torch.Tensor, etas: Sequence[float]) -> torch.Tensor:
@@ -36,47 +37,59 @@ def positive_hits(correct: torch.Tensor, etas: Sequence[float]) -> torch.Tensor:
     """
     return correct[torch.tensor(etas) > 0].sum(0)
 
+# %% ../nbs/08_attack_samples.ipynb #1c3cfb55
+@dataclass(frozen=True)
+class SweepAttack:
+    "One attack of section 4.3's sweep over S_A: its norm, its eta grid, the S_A it runs at, how it attacks."
+    norm: float                    # the norm of its perturbation: 2 or inf
+    grid: str                      # the results' key of its eta grid: 'eta' (L2) or 'fgsm_eta' (L-inf)
+    sizes: str = 'attack_samples'  # the profile's S_A values it runs at
+    iterative: bool = False        # its own steps per eta (PGD); else one step along the shared attack gradient
+
+SWEEP = {'fgm': SweepAttack(2, 'eta'), 'fgsm': SweepAttack(math.inf, 'fgsm_eta'),
+         'pgd': SweepAttack(2, 'eta', 'pgd_attack_samples', iterative=True)}
+assert all(a.sizes == 'attack_samples' for a in SWEEP.values() if not a.iterative)  # one shared gradient per S_A
+
 # %% ../nbs/08_attack_samples.ipynb #9b5ff821
-def sample_size_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, etas: Sequence[float],
-                      fgsm_etas: Sequence[float], attack_samples: Sequence[int], pgd_samples: Sequence[int],
-                      n_infer: int, steps: int = 10, table_eta: float = 1.5, lin: Linearisation | None = None,
-                      generator: torch.Generator | None = None) -> dict:
-    """Accuracy over eta for each S_A under FGM (L2), FGSM (L-inf; the same gradient) and PGD; cos alpha at `table_eta`.
+def sample_size_sweep(model: StochasticClassifier, x: torch.Tensor, y: torch.Tensor, grids: dict[str, Sequence[float]],
+                      sizes: dict[str, Sequence[int]], n_infer: int, steps: int = 10, table_eta: float = 1.5,
+                      lin: Linearisation | None = None, generator: torch.Generator | None = None) -> dict:
+    """Accuracy over eta for each S_A under every attack of `SWEEP` (FGM, FGSM, PGD); cos alpha at `table_eta`.
 
     Args:
         model: a stochastic classifier (`PROTOCOL`)
         x: inputs `[B, ...]` in [0, 1]
         y: true labels `[B]`
-        etas: L2 perturbation sizes, for FGM and PGD
-        fgsm_etas: L-inf perturbation sizes, for FGSM
-        attack_samples: the values of S_A for FGM and FGSM
-        pgd_samples: the values of S_A for PGD
+        grids: the perturbation sizes per grid of `SWEEP` (`{'eta': L2 sizes, 'fgsm_eta': L-inf sizes}`)
+        sizes: the values of S_A per `SweepAttack.sizes` (`{'attack_samples': ..., 'pgd_attack_samples': ...}`)
         n_infer: inference samples S_I (a fresh set per accuracy)
-        steps: PGD's number of steps
+        steps: the iterative attacks' number of steps
         table_eta: the FGM eta at which cos alpha is measured
         lin: the linearisation at x that gives cos alpha (`linearise`); None: no cos alpha
         generator: draws every sample set, in turn; None: seeded from the global RNG
 
     Returns:
-        `eta`, `fgsm_eta`; `fgm`, `fgsm` and `pgd` (`{S_A: accuracy per eta}`); `hits` (`{attack: {S_A:
-        positive_hits}}`, tensors `[B]`); `cos` (`{S_A: cos alpha at the class of minimal r~}`, tensors `[B]`, 0 for
-        inputs with every r~_c infinite) and `no_gradient` (`{S_A: number of those inputs}`).
+        The grids; per attack of `SWEEP` `{S_A: accuracy per eta}`; `hits` (`{attack: {S_A: positive_hits}}`,
+        tensors `[B]`); `cos` (`{S_A: cos alpha at the class of minimal r~}`, tensors `[B]`, 0 for inputs with every
+        r~_c infinite) and `no_gradient` (`{S_A: number of those inputs}`).
     """
-    out = dict(eta=etas, fgsm_eta=fgsm_etas, fgm={}, fgsm={}, pgd={}, hits=dict(fgm={}, fgsm={}, pgd={}), cos={},
-               no_gradient={})
+    out = dict(grids, **{a: {} for a in SWEEP}, hits={a: {} for a in SWEEP}, cos={}, no_gradient={})
     def keep(attack, s, correct):
         out[attack][s] = correct.float().mean(1).tolist()
-        out['hits'][attack][s] = positive_hits(correct, fgsm_etas if attack == 'fgsm' else etas)
-    for s in attack_samples:
+        out['hits'][attack][s] = positive_hits(correct, grids[SWEEP[attack].grid])
+    for s in sizes['attack_samples']:  # the step attacks share one attack gradient per S_A
         grad = attack_gradient(model, x, y, s, generator=generator)
-        keep('fgm', s, step_sweep(model, x, y, grad, etas, n_infer, 2, generator, per_image=True))
-        keep('fgsm', s, step_sweep(model, x, y, grad, fgsm_etas, n_infer, float('inf'), generator, per_image=True))
+        for name, a in SWEEP.items():
+            if not a.iterative:
+                keep(name, s, step_sweep(model, x, y, grad, grids[a.grid], n_infer, a.norm, generator, per_image=True))
         if lin is not None:
             terms = terms_for(lin, fgm_step(x, grad, table_eta, 2) - x)
             out['cos'][s], out['no_gradient'][s] = terms.cos_at_min(), int(terms.no_gradient.sum())
-    for s in pgd_samples:
-        keep('pgd', s, torch.stack([accuracy(model, pgd(model, x, y, eta, s, steps, generator=generator), y, n_infer,
-                                             generator, per_image=True) for eta in etas]))
+    for name, a in ((n, a) for n, a in SWEEP.items() if a.iterative):
+        for s in sizes[a.sizes]:
+            def attacked(eta, s=s, a=a): return pgd(model, x, y, eta, s, steps, norm=a.norm, generator=generator)
+            keep(name, s, torch.stack([accuracy(model, attacked(eta), y, n_infer, generator, per_image=True)
+                                       for eta in grids[a.grid]]))  # each eta attacked, then judged, in turn
     return out
 
 # %% ../nbs/08_attack_samples.ipynb #08a00001
@@ -93,16 +106,17 @@ def attack_samples_experiment(exp: Experiment, generator: torch.Generator) -> di
         FGM accuracy per eta of the model at that S_A and of its deterministic network, and the latter's hits per image.
     """
     s, data = exp.settings, exp.config.dataset
-    etas, fgsm_etas = eta_grid(data, 2, s['n_eta']), eta_grid(data, math.inf, s['n_eta'])
+    grids = {a.grid: eta_grid(data, a.norm, s['n_eta']) for a in SWEEP.values()}
     lin = linearise(exp.model, exp.x, exp.y, s['n_infer'], generator=generator)
-    sweep = sample_size_sweep(exp.model, exp.x, exp.y, etas, fgsm_etas, s['attack_samples'], s['pgd_attack_samples'],
+    sweep = sample_size_sweep(exp.model, exp.x, exp.y, grids, {a.sizes: s[a.sizes] for a in SWEEP.values()},
                               s['n_infer'], s['pgd_steps'], TABLE_ETA[data], lin, generator)
-    print(exp.label, {k: {n: [round(a, 3) for a in v] for n, v in sweep[k].items()} for k in ('fgm', 'fgsm', 'pgd')})
+    print(exp.label, {k: {n: [round(a, 3) for a in v] for n, v in sweep[k].items()} for k in SWEEP})
     n_det = min(N_ATTACK_DETERMINISTIC, max(s['attack_samples'])) if exp.spec.deterministic else None
     sweep['hits'] = {a: {n: h.tolist() for n, h in hits.items()} for a, hits in sweep['hits'].items()}
     sweep['cos'] = {n: [round(c, 4) for c in v.tolist()] for n, v in sweep['cos'].items()}
     if not exp.spec.deterministic: return dict(sweeps=sweep)
     det = as_deterministic(exp.model)
+    etas = grids['eta']  # C8 compares FGM
     correct = step_sweep(det, exp.x, exp.y, attack_gradient(det, exp.x, exp.y, 1, generator=generator), etas, 1,
                          per_image=True)
     return dict(sweeps=sweep, deterministic=dict(n_attack=n_det, stochastic=sweep['fgm'][n_det],
@@ -117,13 +131,13 @@ def plot_sweep(ax: Any, sweeps: Sequence[dict], attack: str, title: str, determi
     Args:
         ax: the matplotlib `Axes` to draw on
         sweeps: one model's sweep (`sample_size_sweep`) per seed: one seed's curves, or their mean with a ± 1 sd band
-        attack: 'fgm', 'fgsm' or 'pgd'
+        attack: an attack of `SWEEP` ('fgm', 'fgsm' or 'pgd')
         title: the panel's title
         deterministic: the deterministic network's entry per seed (`attack_samples_experiment`), drawn dotted
         partners: the lower-variance model's sweep per seed, its mean drawn dashed in the same colours (Figure 5)
         partner_label: the partner's name, for the legend
     """
-    key, first = ('fgsm_eta' if attack == 'fgsm' else 'eta'), sweeps[0]
+    key, first = SWEEP[attack].grid, sweeps[0]
     for s in first[attack]:
         seed_curve(ax, first[key], [sw[attack][s] for sw in sweeps], f'$S_A$={s}', **sample_style(s))
     if partners:
@@ -134,7 +148,7 @@ def plot_sweep(ax: Any, sweeps: Sequence[dict], attack: str, title: str, determi
     if deterministic:
         seed_curve(ax, first[key], [d['deterministic'] for d in deterministic], 'deterministic', linestyle=':', lw=2,
                    color='k')
-    ax.set_title(title); ax.set_xlabel(r'$\eta$ ($L_\infty$)' if attack == 'fgsm' else r'$\eta$ ($L_2$)')
+    ax.set_title(title); ax.set_xlabel(r'$\eta$ ($L_\infty$)' if SWEEP[attack].norm == math.inf else r'$\eta$ ($L_2$)')
     ax.set_ylabel('accuracy under attack'); ax.set_ylim(-0.02, 1.02); ax.legend()
 
 def sweep_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
@@ -149,7 +163,7 @@ def sweep_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -
     """
     first, figs = per_seed[0], []
     lower = {high: low for low, high in variance_pairs() if low in first['sweeps']}  # Figure 5's dashed partners
-    for attack in ('fgm', 'fgsm', 'pgd'):
+    for attack in SWEEP:
         def draw(ax, name):
             label = seeds_title(f"{attack.upper()}: {first['labels'][name]}", len(per_seed), 40)
             partner = lower.get(name) if attack == 'fgm' else None
@@ -157,7 +171,7 @@ def sweep_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -
                        [r['deterministic'][name] for r in per_seed if name in r['deterministic']] if attack == 'fgm'
                        else (), [r['sweeps'][partner] for r in per_seed] if partner else (),
                        partner and first['labels'][partner].split(' (')[0])  # the label without its stand-in note
-        for stem, names in figure_groups(FIGURES[f'08_attack_samples/{attack}'], list(first['sweeps']),
+        for stem, names in figure_groups(FIGURES.get(f'08_attack_samples/{attack}', {}), list(first['sweeps']),
                                          attack).items():
             figs.append(panel_figure(names, draw, stem, out_dir))
     return figs
@@ -190,7 +204,7 @@ def cos_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> 
 def _n_positive(etas: Sequence[float]) -> int: return sum(e > 0 for e in etas)
 
 def _mean_over_positive(sweep: dict, attack: str) -> dict:
-    key = 'fgsm_eta' if attack == 'fgsm' else 'eta'
+    key = SWEEP[attack].grid
     return {s: round(float(np.mean([a for e, a in zip(sweep[key], acc) if e > 0])), 4)
             for s, acc in sweep[attack].items()}
 
@@ -199,14 +213,14 @@ def verdict_c6(sweep: dict, attack: str, name: str) -> dict:
 
     Args:
         sweep: one model's sweep (`attack_samples_experiment`), with `hits` at two S_A or more
-        attack: 'fgm', 'fgsm' or 'pgd'
+        attack: an attack of `SWEEP`
         name: the model's name
 
     Returns:
         `check`'s dict for 'C6/falls/<attack>/<name>' (`decline_per_decade`), with `S_A` (the sizes fitted) and
         `mean_accuracy_by_S_A`.
     """
-    hits, n = sweep['hits'][attack], _n_positive(sweep['fgsm_eta' if attack == 'fgsm' else 'eta'])
+    hits, n = sweep['hits'][attack], _n_positive(sweep[SWEEP[attack].grid])
     return check(claim_key('C6', 'falls', attack, name),
                  [decline_per_decade({s: np.asarray(h) / n for s, h in hits.items()})],
                  S_A=sorted(hits), mean_accuracy_by_S_A=_mean_over_positive(sweep, attack))
@@ -258,7 +272,7 @@ def verdicts(results: dict) -> dict:
     """
     out = {}
     for name, sweep in results['sweeps'].items():
-        for attack in ('fgm', 'fgsm', 'pgd'):
+        for attack in SWEEP:
             if len(sweep['hits'][attack]) > 1:
                 out[claim_key('C6', 'falls', attack, name)] = verdict_c6(sweep, attack, name)
         if len(sweep['cos']) > 1: out[claim_key('C7', 'falls', name)] = verdict_c7(sweep, name)
@@ -268,6 +282,7 @@ def verdicts(results: dict) -> dict:
 
 # %% ../nbs/08_attack_samples.ipynb #eae09c02
 SPEC = SectionSpec('08_attack_samples',
-                   fields={'sweeps': [('fgm',), ('fgsm',), ('pgd',), ('cos',), ('no_gradient',), ('hits', 'fgm'),
-                                      ('hits', 'fgsm'), ('hits', 'pgd')], 'deterministic': []},
+                   fields={'sweeps': [*((a,) for a in SWEEP), ('cos',), ('no_gradient',),
+                                      *(('hits', a) for a in SWEEP)],
+                           'deterministic': []},
                    per_model=attack_samples_experiment, figures=(sweep_figures, cos_figures))
