@@ -63,7 +63,7 @@ sync: $(STAMP)
 
 # the section notebooks' cells tagged `paper-results`: what the committed figures/paper report says of their claims
 results: $(STAMP)
-	$(BIN)/python -c "from snn_robust.report import fill_results; [print('filled', p) for p in fill_results()]"
+	$(BIN)/python -c "from snn_robust.publish import fill_results; [print('filled', p) for p in fill_results()]"
 
 # README.md is nbs/index.ipynb as Markdown
 readme: $(STAMP)

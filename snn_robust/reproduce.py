@@ -15,7 +15,7 @@ from .data import cache_dir, check_dataset, load_split
 from .experiments import MODEL_SPECS, check_profile
 from .outputs import check_writable_dir, markdown_table
 from .paper import NOTEBOOKS, paper_setting
-from .report import write_outputs
+from .publish import verdict_summary, write_outputs
 from .tasks import TaskFailed, default_jobs, run_tasks, task_graph, task_threads
 from .sections import section_spec
 from .train import check_seed, clean_accuracy, get_model
@@ -205,7 +205,7 @@ def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: It
         results.setdefault(task.args[0], []).append(res)
         for model, reason in res.get('not_run', {}).items(): not_run[f'{task.args[0]}/{model}'] = reason
     report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device, how)
-    print(f'report: {report}', file=out)
+    print(f'\n{verdict_summary(report.parent)}\n\nreport: {report}', file=out)
     return report
 
 # %% ../nbs/11_reproduce.ipynb #50106623

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from snn_robust.paper import NOTEBOOKS
-from snn_robust.report import RESULTS_TAG, fill_results
+from snn_robust.publish import RESULTS_TAG, fill_results
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT / 'nbs'

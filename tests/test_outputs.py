@@ -12,7 +12,7 @@ import torch
 from snn_robust.evidence import check
 from snn_robust.outputs import atomic_write, save_json
 from snn_robust.provenance import package_hash
-from snn_robust.report import write_outputs
+from snn_robust.publish import write_outputs
 
 
 def tree(folder):
