@@ -329,13 +329,14 @@ def sample_probs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *
         Probabilities `[S, B, K]`, row s the softmax of realisation s's logits.
 
     Raises:
-        ValueError: as `check_mc_args`, or the output exceeds `memory_budget` (`check_output_size`, after one chunk).
+        ValueError: as `check_mc_args`, or the output exceeds `memory_budget` (`check_output_size`: K from `classes`).
     """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     return _sample_probs(model, x, n_samples, resolve_generator(generator), chunk_size, precision)
 
 def _sample_probs(model, x, n_samples, generator, chunk_size, precision='fp32'):
     parts, plan = {}, model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
+    if k := getattr(model, 'classes', None): check_output_size((n_samples, len(x), k), x.dtype, memory_budget(x.device))
     for rows, _, logits in _iter_chunks(model, x, n_samples, generator, plan, precision=precision):
         if not parts: check_output_size((n_samples, x.shape[0], logits.shape[-1]), x.dtype, memory_budget(x.device))
         parts.setdefault(rows.start, []).append(logits.softmax(-1))
