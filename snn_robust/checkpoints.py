@@ -11,7 +11,7 @@ import torch
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): processes sharing a cache are not serialised
 from .data import cache_dir, data_note
-from .outputs import atomic_write
+from .outputs import atomic_write, write_error
 
 # %% auto #0
 __all__ = ['checkpoint_path', 'save_atomic', 'checkpoint_digest', 'save_checkpoint', 'load_checkpoint', 'checkpoint_lock']
@@ -75,9 +75,16 @@ def save_checkpoint(payload: dict, path: Path) -> str:
 
     Returns:
         The digest, 64 hex digits.
+
+    Raises:
+        WriteError: the file could not be written (no space, a read-only or unwritable cache, ...): one line naming
+            `path` and the cause (`write_error`); the previous checkpoint, if any, is left as it was.
     """
     digest = checkpoint_digest(payload)
-    save_atomic({**payload, 'sha256': digest}, path)
+    try: save_atomic({**payload, 'sha256': digest}, path)
+    except (OSError, RuntimeError) as e:
+        if (error := write_error(e, path, 'save checkpoint')) is None: raise
+        raise error from e
     return digest
 
 def load_checkpoint(config: Any, path: Path) -> dict | None:

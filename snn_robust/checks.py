@@ -10,8 +10,9 @@ tune_malloc()  # first: on glibc's malloc keep freed memory for reuse, as the co
 import torch
 
 # %% auto #0
-__all__ = ['PRECISIONS', 'REDUCTIONS', 'DISCRIMINANTS', 'get_device', 'check_count', 'check_real', 'check_generator',
-           'check_labels', 'check_precision', 'check_reduce', 'check_discriminant', 'check_delta', 'check_L']
+__all__ = ['MAX_COUNT', 'PRECISIONS', 'REDUCTIONS', 'DISCRIMINANTS', 'get_device', 'check_count', 'check_dtype',
+           'check_output_size', 'check_real', 'check_generator', 'check_labels', 'check_precision', 'check_reduce',
+           'check_discriminant', 'check_delta', 'check_L']
 
 # %% ../nbs/00a_checks.ipynb #75ac31ee
 def get_device(device: str | torch.device = 'auto') -> torch.device:
@@ -35,22 +36,67 @@ def get_device(device: str | torch.device = 'auto') -> torch.device:
     return torch.device(device)
 
 # %% ../nbs/00a_checks.ipynb #57d05849
+MAX_COUNT = 2**40  # about 10^12: more realisations than a run can draw (over a day at 10^7 a second)
+
 def check_count(value: object, name: str = 'n_samples') -> int:
-    """`value` as an int if it is a positive integer, else a `ValueError` naming `name`.
+    """`value` as an int if it is a positive integer up to `MAX_COUNT`, else a `ValueError` naming `name`.
 
     Args:
         value: the count to check (a bool is not an integer here)
         name: the parameter's name, for the error message
 
     Returns:
-        `value` as an `int` >= 1.
+        `value` as an `int`, 1 <= value <= `MAX_COUNT` (2**40: a larger count, such as 2**63, is a mistake that
+        would only fail later, deep in an allocation or an overflow).
 
     Raises:
-        ValueError: `value` is not a positive integer.
+        ValueError: `value` is not a positive integer, or exceeds `MAX_COUNT`.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if value > MAX_COUNT: raise ValueError(f"{name} must be at most 2**40 (MAX_COUNT), got {value!r}")
     return int(value)
+
+# %% ../nbs/00a_checks.ipynb #53724eaa
+def check_dtype(x: torch.Tensor, model: object) -> None:
+    """Raise a `TypeError` naming `x` unless it is a floating-point tensor of the dtype of `model`'s parameters.
+
+    Args:
+        x: the inputs `[B, ...]`
+        model: the model they go to; an `nn.Module`'s floating-point parameters give its dtype (other models: any)
+
+    Raises:
+        TypeError: `x` is no floating-point tensor, or e.g. float64, float16 or bfloat16 images for a float32 model:
+            refused, not silently converted (the computation would run at one precision and report another); the
+            message says how to convert them.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        got = type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype
+        raise TypeError(f"x must be a floating-point tensor of inputs [B, ...], got {got}")
+    params = model.parameters() if isinstance(model, torch.nn.Module) else ()
+    dtypes = {p.dtype for p in params if p.is_floating_point()}
+    if dtypes and x.dtype not in dtypes:
+        want = min(dtypes, key=str)
+        raise TypeError(f"x must have the dtype of the model's parameters, {want}, got {x.dtype}: "
+                        f"convert it with x.to({want})")
+
+def check_output_size(shape: tuple[int, ...], dtype: torch.dtype, budget: int, name: str = 'sample_probs') -> None:
+    """Raise a `ValueError` before `name` allocates an output of `shape` and `dtype` larger than `budget` bytes.
+
+    Args:
+        shape: the output's shape, `[n_samples, B, K]`
+        dtype: its dtype
+        budget: the bytes it may take (`snn_robust.core.memory_budget`)
+        name: the function that would return it, for the message
+
+    Raises:
+        ValueError: the output is larger than `budget`; the message names its size and the budget.
+    """
+    size = math.prod(shape) * dtype.itemsize
+    if size > budget:
+        raise ValueError(f"{name} would return [n_samples, B, K] = {list(shape)} {dtype} ({size / 1e9:.3g} GB), over "
+                         f"the memory budget of {budget / 1e9:.3g} GB (memory_budget): use fewer samples or inputs, "
+                         "or mc_probs, which averages chunk by chunk")
 
 # %% ../nbs/00a_checks.ipynb #c7e2a9b1
 def _finite(value) -> float | None:

@@ -8,8 +8,8 @@ import contextlib, inspect
 from typing import Callable, Iterable, Iterator
 import torch
 import torch.nn as nn
-from .checks import (REDUCTIONS, check_count, check_generator, check_labels, check_precision, check_real,
-                               check_reduce)
+from .checks import (REDUCTIONS, check_count, check_dtype, check_generator, check_labels, check_output_size,
+                               check_precision, check_real, check_reduce)
 from .streams import Streams, draw_normal, resolve_generator, sample_streams
 
 # %% auto #0
@@ -186,13 +186,11 @@ def check_inputs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, n
         `n_samples` as an `int`.
 
     Raises:
-        TypeError: `model` breaks the protocol or `x` is not a floating-point tensor.
+        TypeError: `model` breaks the protocol, or `x` is not a floating-point tensor of its dtype (`check_dtype`).
         ValueError: `x` has no batch dimension, is empty, holds NaN or infinity, or `n_samples` is not positive.
     """
     check_model(model)
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        got = type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype
-        raise TypeError(f"x must be a floating-point tensor of inputs [B, ...], got {got}")
+    check_dtype(x, model)
     if x.ndim < 2 or x.shape[0] == 0: raise ValueError(f"x must have shape [B, ...] with B >= 1, got {tuple(x.shape)}")
     if not torch.isfinite(x).all(): raise ValueError("x must be finite: it holds NaN or infinite values")
     if callable(getattr(model, 'check_input', None)): model.check_input(x)
@@ -329,13 +327,18 @@ def sample_probs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *
 
     Returns:
         Probabilities `[S, B, K]`, row s the softmax of realisation s's logits.
+
+    Raises:
+        ValueError: as `check_mc_args`, or the output exceeds `memory_budget` (`check_output_size`: K from `classes`).
     """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
     return _sample_probs(model, x, n_samples, resolve_generator(generator), chunk_size, precision)
 
 def _sample_probs(model, x, n_samples, generator, chunk_size, precision='fp32'):
     parts, plan = {}, model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
+    if k := getattr(model, 'classes', None): check_output_size((n_samples, len(x), k), x.dtype, memory_budget(x.device))
     for rows, _, logits in _iter_chunks(model, x, n_samples, generator, plan, precision=precision):
+        if not parts: check_output_size((n_samples, x.shape[0], logits.shape[-1]), x.dtype, memory_budget(x.device))
         parts.setdefault(rows.start, []).append(logits.softmax(-1))
     return torch.cat([torch.cat(p, 0) for _, p in sorted(parts.items())], 1)
 

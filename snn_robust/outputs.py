@@ -4,16 +4,16 @@
 
 # %% ../nbs/01a_outputs.ipynb #0a1f0003
 from __future__ import annotations
-import csv, io, json, math, os, shutil, tempfile, textwrap
+import csv, errno, io, json, math, os, shutil, tempfile, textwrap
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Sequence
 import numpy as np
 
 # %% auto #0
 __all__ = ['FIXED_METADATA', 'PALETTE', 'MARKERS', 'PANEL', 'STYLE', 'atomic_write', 'check_writable_dir', 'to_json', 'save_json',
-           'save_figure', 'replace_dir', 'remove_stale', 'created_dirs', 'sample_style', 'wrap_tick_labels',
-           'boxplot_means', 'markdown_table', 'save_table', 'mean_std', 'figure_groups', 'panel_figure',
-           'notebook_markdown', 'seed_curve', 'seeds_title', 'seed_boxes']
+           'save_figure', 'os_cause', 'WriteError', 'write_error', 'check_replaceable', 'replace_dir', 'remove_stale',
+           'created_dirs', 'sample_style', 'wrap_tick_labels', 'boxplot_means', 'markdown_table', 'save_table',
+           'mean_std', 'figure_groups', 'panel_figure', 'notebook_markdown', 'seed_curve', 'seeds_title', 'seed_boxes']
 
 # %% ../nbs/01a_outputs.ipynb #ae255610
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
@@ -39,11 +39,11 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object]) -> Path:
         Path(tmp).unlink(missing_ok=True); raise
     return path
 
-def _can_create_in(folder: Path) -> bool:
-    "Whether a folder can really be created in `folder` (tried, then removed)."
+def _create_problem(folder: Path) -> str | None:
+    "Why no folder can be created in `folder` (tried, then removed), or None where one can."
     try: os.rmdir(tempfile.mkdtemp(dir=folder, prefix='.snn_robust-probe-'))
-    except OSError: return False
-    return True
+    except OSError as e: return f'{folder}: {os_cause(e, folder)}'
+    return None
 
 def check_writable_dir(folder: str | Path, name: str) -> Path:
     """`folder` if it is a writable folder or one can be created (nothing is left); else a `ValueError` naming `name`.
@@ -56,12 +56,18 @@ def check_writable_dir(folder: str | Path, name: str) -> Path:
         `folder` as a `Path` (not created).
 
     Raises:
-        ValueError: neither `folder` nor a folder in its place can be written.
+        ValueError: `folder` is '', or neither it nor a folder in its place can be written; the message says why
+            (`os_cause`: read-only, no space, a name too long, a file in the way, ...).
     """
+    if str(folder).strip() == '': raise ValueError(f"{name} must name a folder, got {str(folder)!r}")
     folder = Path(folder)
-    existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
-    if existing is None or not existing.is_dir() or not _can_create_in(existing):
-        raise ValueError(f"{name} folder {folder} is not writable (nearest existing parent: {existing}); "
+    try:
+        existing = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        problem = (f'nearest existing parent: {existing}' if existing is None
+                   else f'{existing} is a file, not a folder' if not existing.is_dir() else _create_problem(existing))
+    except OSError as e: problem = os_cause(e, folder)  # e.g. a name over 255 bytes
+    if problem:
+        raise ValueError(f"{name} folder {folder} is not writable ({problem}); "
                          f"{name} must be a writable folder, or a path where one can be created")
     return folder
 
@@ -110,6 +116,96 @@ def save_figure(fig: Any, stem: str | Path, formats: Sequence[str] = ('png', 'pd
     """
     save = lambda f, ext: fig.savefig(f, format=ext, bbox_inches='tight', dpi=150, metadata=FIXED_METADATA.get(ext))
     return [atomic_write(Path(f'{stem}.{ext}'), lambda f, ext=ext: save(f, ext)) for ext in formats]
+
+# %% ../nbs/01a_outputs.ipynb #ceacae0a
+_CAUSES = {errno.ENOSPC: 'no space left on the device', errno.EDQUOT: 'disk quota exceeded',
+           errno.EROFS: 'the file system is read-only', errno.EACCES: 'permission denied',
+           errno.EPERM: 'operation not permitted (an immutable or append-only file or folder? see lsattr)',
+           errno.ENAMETOOLONG: 'a name in the path is too long (at most 255 bytes)',
+           errno.ENOTDIR: 'a part of the path is a file, not a folder', errno.EISDIR: 'it is a folder',
+           errno.EEXIST: 'it exists', errno.ENOENT: 'no such file or folder', errno.EIO: 'input/output error'}
+
+def _free(path: str | Path) -> int | None:
+    "The free bytes on the disk of `path` (or of its nearest existing parent); None where unknown."
+    path = Path(os.fsdecode(path))
+    try: return shutil.disk_usage(next(p for p in [path, *path.parents] if p.exists())).free
+    except (OSError, StopIteration): return None
+
+def os_cause(e: OSError, path: str | Path | None = None) -> str:
+    """The cause of the OS error `e` in words, with the free space where the disk is full.
+
+    Args:
+        e: the error (its `errno`)
+        path: where the error happened, to measure the free space at (None: `e.filename`)
+
+    Returns:
+        E.g. 'no space left on the device (0.0 MB free)' or 'the file system is read-only'.
+    """
+    cause = _CAUSES.get(e.errno) or e.strerror or str(e)
+    where = path if path is not None else e.filename
+    if e.errno in (errno.ENOSPC, errno.EDQUOT) and where and (free := _free(where)) is not None:
+        cause += f' ({free / 1e6:.1f} MB free)'
+    return cause
+
+class WriteError(OSError):
+    "A write that failed: one line naming the path and the cause (`write_error`); its `errno` is the cause's."
+    def __str__(self) -> str: return self.strerror
+
+def write_error(e: BaseException, path: str | Path, what: str = 'write') -> WriteError | None:
+    """The one-line error of a failed write to `path`: an `OSError`, or torch.save's RuntimeError; else None.
+
+    Args:
+        e: the error the write raised
+        path: what was being written (the message names it)
+        what: the verb phrase, e.g. 'save checkpoint'
+
+    Returns:
+        A `WriteError` 'cannot <what> <path>: <cause>', or None where `e` is not a failed write (re-raise it).
+        torch.save's writer says only 'unexpected pos' or 'file write failed': the disk's free space tells whether
+        it was full (< 1 MB free: ENOSPC).
+    """
+    if isinstance(e, WriteError): return e
+    if isinstance(e, OSError) and e.errno is not None: code, cause = e.errno, os_cause(e, path)
+    elif isinstance(e, RuntimeError) and any(s in str(e) for s in ('inline_container', 'PytorchStreamWriter')):
+        if (free := _free(path)) is not None and free < 2**20:
+            code, cause = errno.ENOSPC, f'{_CAUSES[errno.ENOSPC]} ({free / 1e6:.1f} MB free)'
+        else: code, cause = errno.EIO, f"the write failed (torch: {' '.join(str(e).split())[:160]})"
+    else: return None
+    return WriteError(code, f'cannot {what} {path}: {cause}')
+
+def check_replaceable(folder: str | Path, name: str) -> Path:
+    """`folder` if a run can replace it at its end (missing, or a folder that can be renamed); else a `ValueError`.
+
+    Args:
+        folder: the output folder a run replaces as a whole, e.g. `figures/<profile>`
+        name: what the folder is for, for the error message
+
+    Returns:
+        `folder` as a `Path`.
+
+    Raises:
+        ValueError: `folder` is a file, or immutable or append-only (Linux `chattr +i`/`+a`: no rename), so the run
+            could not put its outputs in its place.
+    """
+    folder = Path(folder)
+    if not folder.exists(): return folder
+    if not folder.is_dir(): raise ValueError(f"{name} folder {folder} is a file, not a folder; move it away")
+    if _inode_flags(folder) & 0x30:  # FS_IMMUTABLE_FL | FS_APPEND_FL
+        raise ValueError(f"{name} folder {folder} cannot be replaced: it is immutable or append-only (lsattr shows "
+                         f"it; chattr -i -a removes it), so the run could not put its outputs in its place")
+    return folder
+
+def _inode_flags(path: Path) -> int:
+    "The Linux inode flags of `path` (FS_IOC_GETFLAGS, as lsattr reads them); 0 where they cannot be read."
+    try: import array, fcntl
+    except ImportError: return 0
+    try: fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError: return 0
+    try:
+        flags = array.array('l', [0]); fcntl.ioctl(fd, 0x80086601, flags, True)  # FS_IOC_GETFLAGS
+        return flags[0]
+    except OSError: return 0
+    finally: os.close(fd)
 
 # %% ../nbs/01a_outputs.ipynb #bde30a56
 def _exchange(a: Path, b: Path) -> bool:

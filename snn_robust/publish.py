@@ -7,8 +7,7 @@ from __future__ import annotations
 import csv, io, json, os, shutil, tempfile
 from pathlib import Path
 from typing import Sequence
-from .outputs import (STYLE, atomic_write, created_dirs, markdown_table, remove_stale, replace_dir,
-                                save_table)
+from .outputs import STYLE, atomic_write, created_dirs, markdown_table, remove_stale, replace_dir, save_table
 from .paper import NOTEBOOKS
 from .provenance import run_provenance
 from .report import discrepancy_table, render_report, section_tables, stand_in_checks, summarise_claims

@@ -9,7 +9,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from .evidence import decide
 from .pooling import claim_verdict, pool, pool_seeds, prediction_interval
-from .outputs import (markdown_table, mean_std)
+from .outputs import markdown_table, mean_std
 from .paper import CLAIMS, RULES, TESTS, Test
 from .sections import section_specs
 

@@ -13,7 +13,7 @@ from .choices import EXECUTORS, SLURM_OPTIONS
 from .checks import check_count, get_device
 from .data import cache_dir, check_dataset, load_split
 from .experiments import MODEL_SPECS, check_profile
-from .outputs import check_writable_dir, markdown_table
+from .outputs import WriteError, check_replaceable, check_writable_dir, markdown_table, write_error
 from .paper import NOTEBOOKS, paper_setting
 from .publish import verdict_summary, write_outputs
 from .tasks import TaskFailed, default_jobs, run_tasks, task_graph, task_threads
@@ -33,8 +33,8 @@ def check_reproduce_args(profile: str, seeds: Iterable[int], notebooks: Iterable
         seeds: one or more distinct integers in [0, 2**32)
         notebooks: one or more distinct names of `NOTEBOOKS`
         device: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
-        figures: a folder that is writable or can be created
-        runs: the same
+        figures: a folder that is writable or can be created, whose `<profile>` folder, if any, can be replaced
+        runs: a folder that is writable or can be created
         here: the tasks run on this machine, which must have the device; else (SLURM jobs, a running Dask
             cluster) only its name is checked here (`device_here`)
 
@@ -62,6 +62,7 @@ def check_reproduce_args(profile: str, seeds: Iterable[int], notebooks: Iterable
     except ValueError:  # where the tasks run elsewhere, CUDA need not be here
         if here or not str(device).startswith('cuda'): raise
     check_writable_dir(figures, 'figures'); check_writable_dir(runs, 'runs')
+    check_replaceable(Path(figures) / profile, 'figures')  # found now, not after the work
     if any(n != '05_theory' for n in notebooks):  # the experiments train models and read the data
         check_writable_dir(cache_dir(), 'cache (SNN_ROBUST_CACHE)')
         check_dataset('fashion_mnist'); check_dataset('cifar10', required=False)
@@ -174,6 +175,7 @@ def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: It
             work (`check_executor_args`, `check_reproduce_args`).
         FileNotFoundError: FashionMNIST is missing.
         TaskFailed: a training or notebook task failed; `<figures>/<profile>` is left as it was.
+        WriteError: the outputs could not be written (no space, ...); `<figures>/<profile>` is left as it was.
     """
     if jobs is not None: check_count(jobs, 'jobs')
     check_executor_args(executor, jobs, workers, scheduler, retries, slurm)
@@ -204,7 +206,10 @@ def reproduce(profile: str = 'quick', seeds: Iterable[int] = (0,), notebooks: It
         if task.kind == 'train': continue
         results.setdefault(task.args[0], []).append(res)
         for model, reason in res.get('not_run', {}).items(): not_run[f'{task.args[0]}/{model}'] = reason
-    report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device, how)
+    try: report = write_outputs(profile, seeds, results, not_run, timings, figures, runs, device, how)
+    except OSError as e:  # e.g. the disk filled up: one line, and the previous outputs stay
+        if (error := write_error(e, figures / profile)) is None: raise
+        raise WriteError(error.errno, f'{error}; it is left as it was') from e
     print(f'\n{verdict_summary(report.parent)}\n\nreport: {report}', file=out)
     return report
 
@@ -244,7 +249,8 @@ def run_command(args: argparse.Namespace) -> int:
         args: the parsed command line (`command` is 'reproduce', 'train' or 'bench', with its options)
 
     Returns:
-        The exit status: 0 done, 1 a task failed, 2 a bad argument or missing data (one line on stderr).
+        The exit status: 0 done, 1 a task failed or an output could not be written (one line on stderr: the path and
+        the cause), 2 a bad argument, folder or missing data, found before any work (one line on stderr).
     """
     try:
         if args.command == 'train': run_train(args.profile, args.models, args.seed, args.device)
@@ -263,4 +269,7 @@ def run_command(args: argparse.Namespace) -> int:
                   "under the runs folder; figures/ is unchanged", file=sys.stderr)
         else: print(f"snn-robust: error: {e}; figures/ is unchanged", file=sys.stderr)
         return 1
+    except OSError as e:  # a write that failed during the work (a full disk, a read-only cache, ...)
+        error = write_error(e, e.filename or '?')
+        print(f"snn-robust: error: {error or e}", file=sys.stderr); return 1
     return 0

@@ -4,10 +4,10 @@
 
 # %% ../nbs/03d_sections.ipynb #f1a2cb5f
 from __future__ import annotations
-import importlib, json
+import ast, importlib, json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 import torch
 from .checks import get_device
 from .experiments import Experiment, NotRun, check_profile, load_experiment, resolve_models
@@ -16,8 +16,8 @@ from .paper import NOTEBOOKS, SECTIONS, Section
 from .train import check_seed
 
 # %% auto #0
-__all__ = ['COMMON_FIELDS', 'SectionSpec', 'section_spec', 'section_specs', 'check_parameters', 'run_section', 'notebook_of',
-           'save_results', 'load_results', 'is_paper', 'with_paper', 'why_not_compared']
+__all__ = ['COMMON_FIELDS', 'SectionSpec', 'section_spec', 'section_specs', 'check_parameters', 'check_injected', 'run_section',
+           'notebook_of', 'save_results', 'load_results', 'is_paper', 'with_paper', 'why_not_compared']
 
 # %% ../nbs/03d_sections.ipynb #6f891d3d
 @dataclass(frozen=True)
@@ -73,9 +73,38 @@ def check_parameters(profile: str, seed: int, model: str, device: str | torch.de
         device: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'
 
     Raises:
-        ValueError: a parameter is not allowed.
+        ValueError: a parameter is not allowed, or papermill injected one the notebook does not declare
+            (`check_injected`).
     """
-    check_profile(profile); check_seed(seed); resolve_models(model); get_device(device)
+    check_injected(); check_profile(profile); check_seed(seed); resolve_models(model); get_device(device)
+
+def _assigned(source: str) -> set[str]:
+    "The names a cell's top-level statements assign (`x = ...`, `x: int = ...`)."
+    try: body = ast.parse(source).body
+    except SyntaxError: return set()
+    targets = [t for n in body for t in (n.targets if isinstance(n, ast.Assign) else
+                                         [n.target] if isinstance(n, ast.AnnAssign) else [])]
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+def check_injected(history: Sequence[str] | None = None) -> None:
+    """Refuse a parameter that papermill injected but the notebook does not declare, e.g. a mistyped `-p profil quick`.
+
+    Args:
+        history: the sources of the cells run so far, in order; None: this IPython kernel's (`In`; outside
+            IPython nothing is checked). Papermill runs its injected cell ('# Parameters' first) right after the
+            notebook's cell tagged `parameters`, whose assignments are the declared parameters.
+
+    Raises:
+        ValueError: an injected name is not declared: the message names it and the declared ones.
+    """
+    if history is None:
+        try: from IPython import get_ipython
+        except ImportError: return
+        history = getattr(get_ipython(), 'user_ns', {}).get('In', [])
+    for declared, cell in zip(history, history[1:]):
+        if cell.lstrip().startswith('# Parameters') and (unknown := _assigned(cell) - _assigned(declared)):
+            raise ValueError(f"unknown parameter {', '.join(map(repr, sorted(unknown)))} given to this notebook "
+                             f"(papermill -p?); it declares {', '.join(sorted(_assigned(declared)))}")
 
 def run_section(notebook: str, per_model: Callable[[Experiment, torch.Generator], dict],
                 profile: str = 'smoke', seed: int = 0, model: str = 'all', device: str | torch.device = 'cpu',

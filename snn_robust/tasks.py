@@ -4,13 +4,15 @@
 
 # %% ../nbs/10b_tasks.ipynb #ec076f8b
 from __future__ import annotations
-import json, multiprocessing, os, resource, sys, tempfile, time
+import contextlib, json, multiprocessing, os, resource, shutil, signal, socket, sys, tempfile, threading, time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
 import torch
 from traitlets.config import Config
+try: import fcntl
+except ImportError: fcntl = None  # no flock (Windows): commands sharing a runs folder are not serialised
 from .experiments import notebook_models
 from .outputs import atomic_write
 from .provenance import git_commit, machine_description, notebook_stamp, notebooks_dir, reusable
@@ -18,8 +20,8 @@ from .sections import load_results
 from .train import TrainConfig, get_model
 
 # %% auto #0
-__all__ = ['kernel_config', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task', 'cpu_cores', 'default_jobs',
-           'task_threads', 'TaskFailed', 'run_progress', 'done_line', 'run_tasks']
+__all__ = ['kernel_config', 'run_lock', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task', 'cpu_cores',
+           'default_jobs', 'task_threads', 'die_with_parent', 'TaskFailed', 'run_progress', 'done_line', 'run_tasks']
 
 # %% ../nbs/10b_tasks.ipynb #c9194da9
 def kernel_config(folder: str | Path) -> Config:
@@ -29,9 +31,38 @@ def kernel_config(folder: str | Path) -> Config:
         folder: an existing folder of this kernel's own (a short path: a socket's path has at most 107 bytes)
 
     Returns:
-        A traitlets `Config` for papermill (`execute_notebook(..., config=...)`) or any jupyter_client kernel manager.
+        A traitlets `Config` for papermill (`execute_notebook(..., config=...)`) or any jupyter_client kernel manager;
+        the kernel's connection file goes into `folder` too, so that removing `folder` leaves nothing of the kernel.
     """
-    return Config(KernelManager=dict(transport='ipc', ip=str(Path(folder) / 'kernel')))
+    folder = Path(folder)
+    return Config(KernelManager=dict(transport='ipc', ip=str(folder / 'kernel'),
+                                     connection_file=str(folder / 'kernel.json')))
+
+# %% ../nbs/10b_tasks.ipynb #be9ff195
+_COMMAND = os.getpid()  # the command this process works for: itself, or a worker's parent (`_start_worker`)
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, out: TextIO = sys.stderr) -> Iterator[None]:
+    """Hold an exclusive `fcntl.flock` on `<run_dir>/.lock`; where another command holds it, say which and wait.
+
+    Args:
+        run_dir: a notebook's run folder; created if need be
+        out: where the line saying that this command waits goes
+
+    Yields:
+        Nothing: the lock is held inside the `with` block (no lock where `fcntl` is missing, e.g. on Windows); the
+        lock file names its holder ('snn-robust pid <pid> on <host>').
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / '.lock', 'a+') as f:  # never deleted: see above
+        if fcntl is not None:
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0); holder = f.read().strip() or 'another command'
+                print(f"{run_dir}: waiting for {holder}, which is running this notebook", file=out, flush=True)
+                fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0); f.truncate(); f.write(f'snn-robust pid {_COMMAND} on {socket.gethostname()}'); f.flush()
+        yield  # closing the file releases the lock
 
 # %% ../nbs/10b_tasks.ipynb #1cdac432
 def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool = False,
@@ -49,19 +80,38 @@ def run_notebook(name: str, params: dict, run_dir: Path, nbs: Path, force: bool 
     Returns:
         `(results, status, times)`: the notebook's results (`load_results`), 'ran' or 'reused', and
         `{'seconds', 'user', 'system'}` of the run.
+
+    The run holds `run_lock(run_dir)`: another command on the same folder waits, then reuses this run.
     """
+    with run_lock(run_dir): return _run_notebook(name, params, run_dir, nbs, force, progress)
+
+_KERNEL_DIRS: set[str] = set()  # this process's kernel folders, removed where it must exit with its parent
+
+def _kernel_dir() -> tempfile.TemporaryDirectory:
+    "A kernel's temporary folder, `snn-kernel-<pid>-*`; first remove those of processes that were killed."
+    for p in Path(tempfile.gettempdir()).glob('snn-kernel-*-*'):
+        pid = p.name.split('-')[2]
+        if not pid.isdigit() or int(pid) == os.getpid(): continue
+        try: os.kill(int(pid), 0)
+        except ProcessLookupError: shutil.rmtree(p, ignore_errors=True)
+        except PermissionError: pass  # alive, another user's
+    return tempfile.TemporaryDirectory(prefix=f'snn-kernel-{os.getpid()}-')
+
+def _run_notebook(name, params, run_dir, nbs, force, progress):
     import papermill as pm
     done, results_path = run_dir / 'run.json', run_dir / 'results.json'
     params, stamp = notebook_stamp(name, params, run_dir, nbs)
     if not force and (times := reusable(run_dir, stamp)) is not None:
         return load_results(results_path), 'reused', times
-    run_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True); results_path.unlink(missing_ok=True)
     start, cpu = time.time(), resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel is a child: reaped at its end
-    with tempfile.TemporaryDirectory(prefix='snn-kernel-') as sockets:
-        pm.execute_notebook(str(nbs / f'{name}.ipynb'), str(run_dir / f'{name}.ipynb'), parameters=params,
-                            kernel_name='python3', progress_bar=progress, cwd=str(nbs), config=kernel_config(sockets),
-                            extra_arguments=['--IPKernelApp.log_level=CRITICAL'])  # no shutdown chatter in the log
+    with _kernel_dir() as sockets:
+        _KERNEL_DIRS.add(sockets)
+        try: pm.execute_notebook(str(nbs / f'{name}.ipynb'), str(run_dir / f'{name}.ipynb'), parameters=params,
+                                 kernel_name='python3', progress_bar=progress, cwd=str(nbs),
+                                 config=kernel_config(sockets),
+                                 extra_arguments=['--IPKernelApp.log_level=CRITICAL'])  # no shutdown chatter in the log
+        finally: _KERNEL_DIRS.discard(sockets)
     end = resource.getrusage(resource.RUSAGE_CHILDREN)
     times = dict(seconds=round(time.time() - start, 1), user=round(end.ru_utime - cpu.ru_utime, 1),
                  system=round(end.ru_stime - cpu.ru_stime, 1))
@@ -189,7 +239,39 @@ def task_threads(jobs: int) -> int | None:
     """
     return None if jobs == 1 else max(1, cpu_cores() // jobs)
 
-def _start_worker(threads: int):
+def _exit_now(*_):
+    "Remove this process's kernel folders and exit at once (its kernels' own parent pollers end them)."
+    for d in list(_KERNEL_DIRS): shutil.rmtree(d, ignore_errors=True)
+    os._exit(1)
+
+def die_with_parent(parent: int) -> str:
+    """Make this process exit as soon as its parent `parent` does: a worker must not outlive a killed command.
+
+    Args:
+        parent: the pid of the process that started this one
+
+    Returns:
+        'prctl' where Linux sends SIGTERM at the parent's death (`prctl(PR_SET_PDEATHSIG)`; the handler removes the
+        kernel folders and exits), else 'watchdog'. A watchdog thread checks the parent twice a second in both cases
+        (the signal's handler waits for the main thread); if the parent is already gone, this process exits at once.
+    """
+    how = 'watchdog'
+    if sys.platform.startswith('linux'):
+        import ctypes
+        try: libc = ctypes.CDLL(None, use_errno=True)
+        except OSError: libc = None
+        if libc is not None and libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0:  # 1: PR_SET_PDEATHSIG
+            signal.signal(signal.SIGTERM, _exit_now); how = 'prctl'
+    if os.getppid() != parent: _exit_now()  # it died before the signal was armed: the parent is init or a subreaper
+    def watch():
+        while os.getppid() == parent: time.sleep(0.5)
+        _exit_now()
+    threading.Thread(target=watch, name='parent-watchdog', daemon=True).start()
+    return how
+
+def _start_worker(threads: int, parent: int | None = None):
+    global _COMMAND
+    if parent is not None: die_with_parent(parent); _COMMAND = parent
     os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = str(threads)  # also for the notebooks' kernels
     torch.set_num_threads(threads)
 
@@ -266,7 +348,7 @@ def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False
             finish(task, lambda: run_task(task, device, force, progress=True))
         return done
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context('spawn'), initializer=_start_worker,
-                               initargs=(task_threads(jobs),))
+                               initargs=(task_threads(jobs), os.getpid()))  # workers die with this process
     with pool:  # on a failure: the running tasks finish (their results are kept), the others never start
         pending, running = list(tasks), {}
         while pending or running:
