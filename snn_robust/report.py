@@ -14,7 +14,7 @@ from .paper import CLAIMS, RULES, TESTS, Test
 from .sections import section_specs
 
 # %% auto #0
-__all__ = ['summarise_check', 'summarise_claims', 'discrepancy_table', 'section_tables', 'rules_table', 'rules_text',
+__all__ = ['TIMES', 'summarise_check', 'summarise_claims', 'discrepancy_table', 'section_tables', 'rules_table', 'rules_text',
            'claim_figures', 'claim_sections', 'render_report', 'stand_in_checks']
 
 # %% ../nbs/10c_report.ipynb #10695013
@@ -255,6 +255,8 @@ def claim_sections(claims: list[dict], figures: Sequence[str] = ()) -> list[str]
     return lines
 
 # %% ../nbs/10c_report.ipynb #2b6eb1fa
+TIMES = '## Time per task (s, as run; reused notebooks keep the time of the run that made them)'
+
 def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables: dict[str, tuple[str, list, list]],
                   not_run: dict[str, str], timings: list[list], device: str, figures: list[str],
                   executor: dict | None = None, provenance: dict | None = None) -> str:
@@ -275,11 +277,10 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
             (`run_provenance`); None: not reported
 
     Returns:
-        The report's Markdown.
+        The report's Markdown; every time it states is in its section `TIMES`, so that a rerun of the same code on
+        the same machine changes that section only.
     """
-    lines = [f'# Reproduction report: profile `{profile}`', '',
-             f'Seeds {", ".join(map(str, seeds))}; device {device}; '
-             f'written {datetime.datetime.now().isoformat(timespec="seconds")}.']
+    lines = [f'# Reproduction report: profile `{profile}`', '', f'Seeds {", ".join(map(str, seeds))}; device {device}.']
     if provenance:
         lines += ['', f"Code: commit {', '.join(provenance['commits'])}; package source `{provenance['package']}` "
                       f"(SHA-256 of `snn_robust/*.py`, the same for every notebook of every seed); torch "
@@ -306,7 +307,7 @@ def render_report(profile: str, seeds: Sequence[int], claims: list[dict], tables
         lines += ['## Not run', ''] + [f'- {model} ({", ".join(nbs)}): {reason}'
                                        for (model, reason), nbs in by_model.items()]
         lines += ['']
-    lines += ['## Time per task (s, as run; reused notebooks keep the time of the run that made them)', '']
+    lines += [TIMES, '', f'Written {datetime.datetime.now().isoformat(timespec="seconds")}.', '']  # every time here
     if executor: lines += [f"This run: {executor['seconds']} s wall" + (f" on {executor['on']}" if 'on' in executor
                                                                         else '')
                            + f", {executor['jobs']} task(s) at a time, torch threads per task: {executor['threads']}.",
