@@ -128,7 +128,9 @@ def run_dask(tasks: list[Task], cluster: DaskCluster, force: bool = False,
             client.cancel(list(futures.values()))
             raise TaskFailed(f'{task.label} failed ({type(e).__name__}: {e}); its log: {task.log}') from e
         done[task.key] = outcome
-        print(done_line(task, outcome, start, done, len(tasks)), file=out, flush=True)
+        print(done_line(task, outcome, start, done, {t.key: t.cost for t in tasks}, cluster.slots),
+              file=out,
+              flush=True)
     return done
 
 # %% ../nbs/11b_cluster.ipynb #b1c0a013

@@ -13,6 +13,7 @@ import torch
 from traitlets.config import Config
 try: import fcntl
 except ImportError: fcntl = None  # no flock (Windows): commands sharing a runs folder are not serialised
+from .checkpoints import checkpoint_path
 from .experiments import notebook_models
 from .outputs import atomic_write
 from .provenance import git_commit, machine_description, notebook_stamp, notebooks_dir, reusable
@@ -20,8 +21,9 @@ from .sections import load_results
 from .train import TrainConfig, get_model
 
 # %% auto #0
-__all__ = ['kernel_config', 'run_lock', 'run_notebook', 'Task', 'task_graph', 'train_task', 'run_task', 'cpu_cores',
-           'default_jobs', 'task_threads', 'die_with_parent', 'TaskFailed', 'run_progress', 'done_line', 'run_tasks']
+__all__ = ['EXPECTED_SECONDS', 'kernel_config', 'run_lock', 'run_notebook', 'expected_seconds', 'Task', 'task_graph',
+           'train_task', 'run_task', 'cpu_cores', 'default_jobs', 'task_threads', 'die_with_parent', 'TaskFailed',
+           'time_left', 'run_progress', 'done_line', 'run_tasks']
 
 # %% ../nbs/10b_tasks.ipynb #c9194da9
 def kernel_config(folder: str | Path) -> Config:
@@ -121,6 +123,42 @@ def _run_notebook(name, params, run_dir, nbs, force, progress):
     atomic_write(done, lambda f: f.write(json.dumps(dict(stamp=stamp, times=times, **how)).encode()))
     return load_results(results_path), 'ran', times
 
+# %% ../nbs/10b_tasks.ipynb #dfb60bd5
+EXPECTED_SECONDS = {  # profile -> task (a notebook, or 'train <mlp|wrn>' with ' noise' for section 4.1's) -> seconds
+    'smoke': {'train mlp': 3, 'train mlp noise': 1, 'train wrn': 4, 'train wrn noise': 7, '05_theory': 10,
+              '06_smoothing': 13, '07_variance': 7, '08_attack_samples': 14, '09_attack_length': 14,
+              '10_inference_samples': 15},
+    'quick': {'train mlp': 22, 'train mlp noise': 35, 'train wrn': 21, 'train wrn noise': 44, '05_theory': 10,
+              '06_smoothing': 100, '07_variance': 18, '08_attack_samples': 100, '09_attack_length': 23,
+              '10_inference_samples': 30},
+    'paper': {'train mlp': 900, 'train mlp noise': 900, 'train wrn': 86400, 'train wrn noise': 86400,
+              '05_theory': 11, '06_smoothing': 180, '07_variance': 19, '08_attack_samples': 211,
+              '09_attack_length': 61, '10_inference_samples': 30},
+}
+
+def expected_seconds(profile: str, what: str, config: TrainConfig | None = None, run_dir: Path | None = None) -> float:
+    """The seconds a task is expected to take: its own last run here, else the profile's typical time.
+
+    Args:
+        profile: the run's profile, a key of `EXPECTED_SECONDS`
+        what: the notebook, or for a training task anything (its `config` decides)
+        config: a training task's configuration: a model in the checkpoint cache costs 0
+        run_dir: a notebook's run folder: the seconds in its `run.json` (from any earlier run) are taken first
+
+    Returns:
+        Seconds on one job; 1.0 for what the table does not know.
+    """
+    table = EXPECTED_SECONDS.get(profile, {})
+    if config is not None:
+        if checkpoint_path(config).is_file(): return 0.0
+        kind = f"train {'wrn' if config.model == 'wrn' else 'mlp'}{' noise' if config.noise_var else ''}"
+        return float(table.get(kind, 1.0))
+    done = run_dir / 'run.json' if run_dir is not None else None
+    if done is not None and done.is_file():
+        try: return float(json.loads(done.read_text())['times']['seconds'])
+        except (ValueError, KeyError, TypeError): pass
+    return float(table.get(what, 1.0))
+
 # %% ../nbs/10b_tasks.ipynb #25a548c7
 @dataclass(frozen=True)
 class Task:
@@ -132,6 +170,7 @@ class Task:
     args: tuple               # train: (TrainConfig,); notebook: (name, params, run_dir)
     needs: tuple = ()         # keys of the tasks that must finish first
     log: Path | None = None   # where a Dask worker appends the task's output: beside the executed notebook
+    cost: float = 1.0         # its expected seconds (`expected_seconds`), for the time-left estimate
 
     @property
     def label(self) -> str:
@@ -168,10 +207,11 @@ def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str
                     key = f'train {config.name()}'
                     noisy = f' (noise {config.noise_var:g})' if config.noise_var else ''
                     log = runs / profile / 'train' / f'{config.name()}.log'
-                    trains.setdefault(key, Task(key, seed, f'train {model}{noisy}', 'train', (config,), (), log))
+                    trains.setdefault(key, Task(key, seed, f'train {model}{noisy}', 'train', (config,), (), log,
+                                                expected_seconds(profile, model, config)))
                     waiting[key] = waiting.get(key, 0) + 1; needs.append(key)
             tasks.append(Task(f'seed {seed} {name}', seed, name, 'notebook', (name, params, run_dir), tuple(needs),
-                              run_dir / 'task.log'))
+                              run_dir / 'task.log', expected_seconds(profile, name, run_dir=run_dir)))
     return sorted(trains.values(), key=lambda t: -waiting[t.key]) + tasks
 
 # %% ../nbs/10b_tasks.ipynb #0a3e5fbb
@@ -284,24 +324,49 @@ def _clock(start: float) -> str: return f'[{_duration(time.time() - start)}]'
 class TaskFailed(Exception):
     "A task of the graph failed: the message names it, the error is the cause."
 
-def run_progress(done: dict, total: int, start: float) -> str:
-    """How far a run is: a bar over its tasks, how many are done, and the time left as the tasks run so far suggest.
+def time_left(done: dict, costs: dict[str, float], jobs: int = 1, running: dict[str, float] | None = None) -> float:
+    """Seconds the unfinished tasks are expected to take: their expected seconds, scaled as the finished ones ran.
 
     Args:
         done: `{task key: (results, status, times)}` of the finished tasks
-        total: the run's number of tasks
-        start: when the run started (`time.time()`)
+        costs: every task's expected seconds (`Task.cost`), by key
+        jobs: the tasks that run at once
+        running: `{task key: seconds it has run}` of the tasks running now (None: not known)
 
     Returns:
-        '[#####...............] k/total tasks, about h:mm:ss left' (no estimate before a task has run, i.e. while
-        every finished task was reused or loaded).
+        When the last task would end if the running ones finish their expected seconds and the others start, in the
+        graph's order, on whichever of the `jobs` workers is free first; expected seconds are scaled by the seconds the
+        run tasks took over theirs (1 before a task has run: reused notebooks and cached models say nothing of this
+        machine's speed).
     """
-    k, ran = len(done), sum(outcome[1] in ('ran', 'trained') for outcome in done.values())
+    ran, running = [k for k, outcome in done.items() if outcome[1] in ('ran', 'trained')], running or {}
+    expected = sum(costs.get(k, 1.0) for k in ran)
+    scale = sum(done[k][2]['seconds'] for k in ran) / expected if ran and expected > 0 else 1.0
+    free = sorted(max(scale * costs.get(k, 1.0) - s, 0.0) for k, s in running.items() if k not in done)
+    free = (free + [0.0] * jobs)[:max(jobs, len(free))]  # when each worker is free
+    for k, c in costs.items():
+        if k not in done and k not in running: free[free.index(min(free))] += scale * c
+    return max(free, default=0.0)
+
+def run_progress(done: dict, costs: dict[str, float], jobs: int = 1, running: dict[str, float] | None = None) -> str:
+    """How far a run is: a bar over its tasks, how many are done, and the time left (`time_left`).
+
+    Args:
+        done: `{task key: (results, status, times)}` of the finished tasks
+        costs: every task's expected seconds (`Task.cost`), by key
+        jobs: the tasks that run at once
+        running: `{task key: seconds it has run}` of the tasks running now (`time_left`)
+
+    Returns:
+        '[#####...............] k/total tasks, about h:mm:ss left'.
+    """
+    k, total = len(done), len(costs)
     full = round(20 * k / total)
-    left = f', about {_duration((time.time() - start) / ran * (total - k))} left' if ran and k < total else ''
+    left = f', about {_duration(time_left(done, costs, jobs, running))} left' if k < total else ''
     return f"[{'#' * full}{'.' * (20 - full)}] {k}/{total} tasks{left}"
 
-def done_line(task: Task, outcome: tuple, start: float, done: dict, total: int) -> str:
+def done_line(task: Task, outcome: tuple, start: float, done: dict, costs: dict[str, float], jobs: int = 1,
+              running: dict[str, float] | None = None) -> str:
     """The progress line of a finished task, whichever executor ran it.
 
     Args:
@@ -309,7 +374,9 @@ def done_line(task: Task, outcome: tuple, start: float, done: dict, total: int) 
         outcome: its `(results, status, times)` (`run_task`)
         start: when the run started (`time.time()`)
         done: the finished tasks, this one included (`run_progress`)
-        total: the run's number of tasks
+        costs: every task's expected seconds, by key (`run_progress`)
+        jobs: the tasks that run at once
+        running: `{task key: seconds it has run}` of the tasks running now (`time_left`)
 
     Returns:
         '[h:mm:ss] done   seed <k> <what>: <status> (<seconds> s)  <progress>'; a reused notebook names the time its
@@ -317,7 +384,7 @@ def done_line(task: Task, outcome: tuple, start: float, done: dict, total: int) 
     """
     status, seconds = outcome[1], outcome[2]['seconds']
     took = f'its run took {seconds:.0f} s' if status == 'reused' else f'{seconds:.0f} s'
-    return f"{_clock(start)} done   {task.label}: {status} ({took})  {run_progress(done, total, start)}"
+    return f"{_clock(start)} done   {task.label}: {status} ({took})  {run_progress(done, costs, jobs, running)}"
 
 # %% ../nbs/10b_tasks.ipynb #24d13bc2
 def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False, out: TextIO = sys.stdout) -> dict:
@@ -336,12 +403,14 @@ def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False
     Raises:
         TaskFailed: a task raised; the tasks running finish, those not started never start.
     """
+    costs, began = {t.key: t.cost for t in tasks}, {}
     done, start = {}, time.time()
     def finish(task, result):
         try: outcome = result()
         except Exception as e: raise TaskFailed(f'{task.label} failed ({type(e).__name__}: {e})') from e
         done[task.key] = outcome
-        print(done_line(task, outcome, start, done, len(tasks)), file=out, flush=True)
+        running = {k: time.time() - t for k, t in began.items() if k not in done}
+        print(done_line(task, outcome, start, done, costs, jobs, running), file=out, flush=True)
     if jobs == 1:
         for task in tasks:
             print(f'{_clock(start)} start  {task.label}', file=out, flush=True)
@@ -354,6 +423,7 @@ def run_tasks(tasks: list[Task], device: str, jobs: int = 1, force: bool = False
         while pending or running:
             for task in [t for t in pending if all(n in done for n in t.needs)][:jobs - len(running)]:
                 pending.remove(task); running[pool.submit(run_task, task, device, force)] = task
+                began[task.key] = time.time()
                 print(f'{_clock(start)} start  {task.label}', file=out, flush=True)
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished: finish(running.pop(future), future.result)
