@@ -28,6 +28,9 @@ $(STAMP): setup.py settings.ini
 	@# for the benchmark only (its requests~=2.25 pin would break jupyterlab)
 	$(BIN)/python -m pip install -q --no-deps cleverhans==4.0.0 torchattacks==3.5.1
 	$(BIN)/python -m ipykernel install --sys-prefix --name snn_robust --display-name 'snn_robust' --env LD_PRELOAD libtcmalloc_minimal.so.4 >/dev/null
+	@# the kernel's own log at errors only: papermill run by hand (TCP, unlike `snn-robust`'s Unix sockets) would print
+	@# ipykernel's warning that TCP is not encrypted, harmless on one machine, alarming to read
+	$(BIN)/python -c "import json, sys; p = sys.prefix + '/share/jupyter/kernels/snn_robust/kernel.json'; k = json.load(open(p)); k['argv'] += ['--IPKernelApp.log_level=ERROR']; json.dump(k, open(p, 'w'), indent=1)"
 	touch $@
 
 $(LAB_SETTINGS): Makefile | $(STAMP)
