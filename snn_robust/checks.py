@@ -11,8 +11,8 @@ import torch
 
 # %% auto #0
 __all__ = ['MAX_COUNT', 'PRECISIONS', 'REDUCTIONS', 'DISCRIMINANTS', 'get_device', 'check_count', 'check_dtype',
-           'check_output_size', 'check_real', 'check_generator', 'check_labels', 'check_precision', 'check_reduce',
-           'check_discriminant', 'check_delta', 'check_L']
+           'check_output_size', 'check_real', 'check_generator', 'check_labels', 'check_choice', 'check_precision',
+           'check_reduce', 'check_discriminant', 'check_delta', 'check_L']
 
 # %% ../nbs/00a_checks.ipynb #75ac31ee
 def get_device(device: str | torch.device = 'auto') -> torch.device:
@@ -166,6 +166,23 @@ def check_labels(y: torch.Tensor, batch: int, classes: int | None = None) -> Non
                          f"got values in [{y.min().item()}, {y.max().item()}]")
 
 # %% ../nbs/00a_checks.ipynb #46d6dec0
+def check_choice(value: object, name: str, choices) -> object:
+    """`value` if it is one of `choices`, else a `ValueError` naming `name` and the choices.
+
+    Args:
+        value: the argument to check
+        name: its name in the message
+        choices: what it may be (shown as given)
+
+    Returns:
+        `value`.
+
+    Raises:
+        ValueError: `value` is not in `choices`.
+    """
+    if value not in choices: raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
 PRECISIONS = ('fp32', 'bf16')
 
 def check_precision(precision: object) -> str:
@@ -180,8 +197,7 @@ def check_precision(precision: object) -> str:
     Raises:
         ValueError: `precision` is not in `PRECISIONS`.
     """
-    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return precision
+    return check_choice(precision, 'precision', PRECISIONS)
 
 # %% ../nbs/00a_checks.ipynb #477caa94
 REDUCTIONS = {'probs': lambda l: l.softmax(-1), 'logits': lambda l: l}
@@ -198,8 +214,7 @@ def check_reduce(reduce: object) -> str:
     Raises:
         ValueError: `reduce` is not in `REDUCTIONS`.
     """
-    if reduce not in REDUCTIONS: raise ValueError(f"reduce must be one of {sorted(REDUCTIONS)}, got {reduce!r}")
-    return reduce
+    return check_choice(reduce, 'reduce', sorted(REDUCTIONS))
 
 # %% ../nbs/00a_checks.ipynb #b6327798
 DISCRIMINANTS = ('probs', 'logits')
@@ -216,9 +231,7 @@ def check_discriminant(discriminant: object) -> str:
     Raises:
         ValueError: `discriminant` is not in `DISCRIMINANTS`.
     """
-    if discriminant not in DISCRIMINANTS:
-        raise ValueError(f"discriminant must be one of {DISCRIMINANTS}, got {discriminant!r}")
-    return discriminant
+    return check_choice(discriminant, 'discriminant', DISCRIMINANTS)
 
 def check_delta(delta: object, x: torch.Tensor) -> None:
     """Raise a `ValueError` naming `delta` unless it is a finite tensor of the shape of `x`.
