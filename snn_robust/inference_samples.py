@@ -12,7 +12,9 @@ import torch
 from .attacks import attack_gradient, eta_grid, fgm_step
 from .checks import check_labels
 from .streams import resolve_generator, sample_streams
-from .core import DEFAULT_ROW_BYTES, StochasticClassifier, check_mc_args, mc_probs_nested, memory_budget
+from .core import StochasticClassifier, check_mc_args, mc_probs_nested, memory_budget
+from .chunks import model_footprint
+from .wrappers import as_stochastic
 from .data import Split, load_split
 from .evidence import check, image_mean
 from .experiments import Experiment
@@ -153,7 +155,8 @@ def gradient_spread(model: StochasticClassifier, x: torch.Tensor, y: torch.Tenso
     """Prop. 3.5's terms per image from `n_samples` per-realisation gradients of the closest margin f_{y-c}(x, theta_s).
 
     Args:
-        model: a `StochasticClassifier` (its `realisations` give each realisation's gradient at its own copy of x)
+        model: a stochastic classifier (`PROTOCOL`); its `realisations` give each realisation's gradient at its own
+            copy of x (for a protocol-only model: `as_stochastic`)
         x: inputs `[B, ...]`
         y: true labels `[B]`
         n_samples: realisations S in the set, >= 2
@@ -165,16 +168,15 @@ def gradient_spread(model: StochasticClassifier, x: torch.Tensor, y: torch.Tenso
         `mean_norm` (`{S_I: [B]}`, the mean norm of the means of the disjoint groups of S_I), on x's device.
 
     Raises:
-        ValueError: `model` is not a `StochasticClassifier`, or `n_samples` < 2 (bad x, y, generator: `check_mc_args`).
+        ValueError: `n_samples` < 2 (bad x, y, generator: `check_mc_args`).
     """
-    if not isinstance(model, StochasticClassifier):
-        raise ValueError(f"model must be a StochasticClassifier (its realisations), got {type(model).__name__}")
-    n = check_mc_args(model, x, n_samples, generator)
+    n, model = check_mc_args(model, x, n_samples, generator), as_stochastic(model)
     if n < 2: raise ValueError(f"n_samples must be >= 2 (a covariance needs two realisations), got {n_samples!r}")
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     generator, groups = resolve_generator(generator), {s: n // s for s in sorted(set(sizes)) if n // s >= 2}
-    pair = getattr(model, 'row_bytes', DEFAULT_ROW_BYTES) + 3 * x[0].numel() * x.element_size()  # activations, x, grad
-    step = max(1, (memory_budget(x.device) - n * getattr(model, 'sample_bytes', 0)) // (n * pair))
+    sample_bytes, row_bytes = model_footprint(model, x)  # declared, or measured
+    pair = row_bytes + 3 * x[0].numel() * x.element_size()  # activations, x, grad
+    step = max(1, (memory_budget(x.device) - n * sample_bytes) // (n * pair))
     out = dict(mu_norm=[], trace=[], mean_norm={s: [] for s in groups})
     for i in range(0, x.shape[0], step):
         xs = x[i:i + step].detach().expand(n, *x[i:i + step].shape).clone().requires_grad_(True)
