@@ -205,9 +205,11 @@ def target_spec(name: str, target: str, data: str, pair: bool, noise_target: str
                      whole_test_set=False, target=resolve_target(target),
                      noise_target=resolve_target(noise_target) if noise_target else None)
 
+_ACTIVE: list[str] = []  # the user's models that 'all' stands for, once `use_targets` made them the experiments'
+
 def use_targets(target: str | None, pair: str | None = None, noise_trained: str | None = None,
                 data: str = 'fashion_mnist') -> list[str]:
-    """Make the user's models the experiments' models in this process (a notebook's kernel); no-op without `target`.
+    """Make the user's models the experiments' models in this process (a notebook's kernel): `'all'` runs them.
 
     Args:
         target: the user's model, 'file.py:factory' or 'module:factory'; None: the paper's models stay
@@ -227,9 +229,9 @@ def use_targets(target: str | None, pair: str | None = None, noise_trained: str 
     if data not in DATASETS: raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
     specs = [target_spec('yours', target, data, pair is not None, noise_trained)]
     if pair is not None: specs.append(target_spec('pair', pair, data, True))
-    MODEL_SPECS.clear()
     for spec in specs: register(spec)
-    return [s.name for s in specs]
+    _ACTIVE[:] = [s.name for s in specs]  # 'all' now means these (`resolve_models`); the paper's specs stay known
+    return list(_ACTIVE)
 
 
 # %% ../nbs/03b_experiments.ipynb #9d46525c
@@ -294,12 +296,13 @@ def resolve_models(model: str) -> list[str]:
         model: 'all' or a registered model's name
 
     Returns:
-        The model names, in registration order.
+        The model names, in registration order; 'all': the user's models where `use_targets` made them the
+        experiments', else the registered models that are not a user's.
 
     Raises:
         ValueError: `model` is neither 'all' nor registered.
     """
-    if model == 'all': return list(MODEL_SPECS)
+    if model == 'all': return list(_ACTIVE) or [n for n, s in MODEL_SPECS.items() if s.target is None]
     if model not in MODEL_SPECS: raise ValueError(f"model must be 'all' or one of {tuple(MODEL_SPECS)}, got {model!r}")
     return [model]
 
@@ -353,7 +356,7 @@ def notebook_models(notebook: str, profile: str, seed: int = 0) -> dict[str, Tra
     """
     if notebook not in SECTIONS: raise ValueError(f"notebook must be one of {tuple(SECTIONS)}, got {notebook!r}")
     models = {}
-    for name in MODEL_SPECS if SECTIONS[notebook].models != 'none' else ():
+    for name in resolve_models('all') if SECTIONS[notebook].models != 'none' else ():
         if MODEL_SPECS[name].target is not None: continue  # a user's trained model: nothing to train
         try: models[name] = model_config(name, profile, seed, SECTIONS[notebook].models == 'noise-trained')
         except NotRun: pass  # the notebook records why

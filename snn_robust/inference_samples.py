@@ -56,20 +56,23 @@ def unpack(text: str) -> np.ndarray:
 
 # %% ../nbs/10_inference_samples.ipynb #10a00006
 def clean_correct(model: StochasticClassifier, split: Split, sizes: Sequence[int], seed: int = 0,
-                  batch_size: int = 1000) -> dict[int, torch.Tensor]:
+                  batch_size: int = 1000, device: str | torch.device | None = None) -> dict[int, torch.Tensor]:
     """Per image of `split`: is the MC prediction (eq. 2) with S_I samples right, for each S_I (Table 2, nested sets).
 
     Args:
-        model: a stochastic classifier with parameters (the inputs go to their device)
+        model: a stochastic classifier (`PROTOCOL`)
         split: the images and labels to classify
         sizes: inference sample sizes S_I; the smaller sets are the first realisations of the largest
         seed: seeds the sample sets (one CPU generator, batch by batch, as `train.clean_accuracy`)
         batch_size: images per batch
+        device: where the images go; None: the device of the model's first parameter (the CPU without one)
 
     Returns:
         `{S_I: correct}`, each a bool tensor `[n]` on the CPU.
     """
-    dev, generator = next(model.parameters()).device, torch.Generator().manual_seed(seed)
+    first = next(iter(model.parameters()), None) if device is None else None
+    dev = torch.device(device) if device is not None else first.device if first is not None else torch.device('cpu')
+    generator = torch.Generator().manual_seed(seed)
     parts = {s: [] for s in sizes}
     for i in range(0, len(split), batch_size):
         x, y = split.x[i:i + batch_size].to(dev), split.y[i:i + batch_size].to(dev)
@@ -229,7 +232,7 @@ def inference_samples_experiment(exp: Experiment, generator: torch.Generator) ->
     """
     sizes, data = sorted(exp.settings['infer_samples']), exp.config.dataset
     full = load_split(data, 'test') if exp.spec.whole_test_set else exp.test
-    correct = clean_correct(exp.model, full, sizes, seed=exp.seed)
+    correct = clean_correct(exp.model, full, sizes, seed=exp.seed, device=exp.x.device)
     out = dict(clean={s: round(100 * c.double().mean().item(), 4) for s, c in correct.items()},
                n_clean_images=len(full), clean_patterns=correctness_patterns(correct))
     grad = attack_gradient(exp.model, exp.x, exp.y, 1, generator=generator)  # the one-sample FGM of Fig. 7, 16, 17

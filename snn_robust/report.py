@@ -56,13 +56,15 @@ def summarise_check(key: str, runs: list[dict], stand_in: bool = False) -> dict:
     return dict(check=key, effect=effect, seeds=', '.join(r['verdict'] for r in runs), verdict=verdict,
                 numbers=_numbers(runs), pooled=pooled)
 
-def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[str] = ()) -> list[dict]:
+def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[str] = (),
+                     not_applicable: dict[str, str] | None = None) -> list[dict]:
     """One row per claim C1-C14: its verdict from its checks pooled over seeds, and the checks themselves.
 
     Args:
         per_seed: per seed, the checks of every notebook that ran, `{claim key: check}` (`snn_robust.evidence`)
         not_run: `{'<notebook>/<model>': reason}` for the models a notebook could not run
         stand_ins: the keys of checks on models that stand in for the paper's (shown, never deciding)
+        not_applicable: `{claim: reason}` for claims a user's model cannot be tested on (`snn-robust evaluate`)
 
     Returns:
         One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` ('holds', 'fails',
@@ -73,6 +75,10 @@ def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[st
     for cid, claim in CLAIMS.items():
         keys = sorted({k for claims in per_seed for k in claims if k.split('/')[0] == cid})
         reasons = sorted({v for k, v in not_run.items() if k.split('/')[0] == claim.notebook})
+        if not keys and cid in (not_applicable or {}):
+            rows.append(dict(claim=cid, statement=claim.statement, verdict='not applicable', checks=[],
+                             detail=not_applicable[cid]))
+            continue
         if not keys:
             rows.append(dict(claim=cid, statement=claim.statement, verdict='not run', checks=[],
                              detail='; '.join(reasons) or 'no model of this claim was run'))
@@ -264,13 +270,14 @@ def stand_in_checks(results: dict[str, list[dict]]) -> set[str]:
         results: `{notebook: results per seed}`
 
     Returns:
-        The keys whose models include one with `paper_setting` False.
+        The keys whose models include one with `paper_setting` False; a user's model (`targets`) decides its checks.
     """
     out = set()
     for per_seed in results.values():
         for r in per_seed:
-            setting = r.get('paper_setting', {})
-            out |= {k for k in r['claims'] if any(p in setting and not setting[p] for p in k.split('/')[2:])}
+            setting, targets = r.get('paper_setting', {}), r.get('targets', {})
+            out |= {k for k in r['claims']
+                    if any(p in setting and not setting[p] and p not in targets for p in k.split('/')[2:])}
     return out
 
 # %% ../nbs/10c_report.ipynb #0984a79b
@@ -323,9 +330,23 @@ def _created_dirs(folder: Path) -> list[Path]:
     "The folders `folder.mkdir(parents=True)` would create, deepest first."
     return [p for p in [folder, *folder.parents] if not p.exists()]
 
+# %% ../nbs/10c_report.ipynb #3bfb26f2
+def _evaluation_report(report: str, evaluation: dict) -> str:
+    "The report of `snn-robust evaluate`: titled for the user's models, which it names with their sources' digests."
+    title, rest = report.split('\n', 1)
+    models = '; '.join(f'`{name}`: `{target}` ({digest})' for name, (target, digest) in evaluation['targets'].items())
+    rest = rest.replace('(models trained for one epoch on 1,000 images, 40 test images)', '(40 test images)')
+    return '\n'.join([title.replace('# Reproduction report', '# Evaluation report: your model'), '',
+                      f'Models (factory, SHA-256 of its source): {models}. Nothing was retrained. Your models decide '
+                      "the claims they can be tested on, with the intervals and rules of the paper's report; a claim "
+                      "that needs more than was given is *not applicable*, with the option that would make it apply. "
+                      "How each claim reads on your model: `snn_robust.paper.CLAIMS[...].generalises`.", rest])
+
+
 # %% ../nbs/10c_report.ipynb #3e1b27f5
 def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
-                  timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None) -> Path:
+                  timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None,
+                  evaluation: dict | None = None) -> Path:
     """Write figures/<profile>/: the first seed's figures and notebooks, the tables, REPORT.md, all seeds' results.
 
     Args:
@@ -338,6 +359,8 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         runs: the runs folder holding `<profile>/seed<k>/<notebook>/`
         device: the device of the run
         executor: `{'seconds', 'jobs', 'threads'}` of this run (and `'on'`, a Dask cluster); None: not reported
+        evaluation: `snn-robust evaluate`'s `{'targets': {name: (target, digest)}, 'not_applicable': {claim:
+            reason}}`: the report is then about the user's models; None: the paper's reproduction
 
     Returns:
         The path of `<figures>/<profile>/REPORT.md`; on an error nothing is left behind.
@@ -369,7 +392,10 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         for stem, (_, headers, rows) in tables.items(): save_table(headers, rows, tmp / stem)
         per_seed = [{k: v for name in results for k, v in results[name][i]['claims'].items()}
                     for i in range(len(seeds))]
-        claims = summarise_claims(per_seed, not_run, stand_in_checks(results))
+        claims = summarise_claims(per_seed, not_run, stand_in_checks(results),
+                                  (evaluation or {}).get('not_applicable'))
+        for row in claims if evaluation else ():  # the claim as it reads on the user's model
+            row['statement'] += f"; on your model: {CLAIMS[row['claim']].generalises}"
         save_table(['claim', 'verdict', 'statement', 'checks'],
                    [[c['claim'], c['verdict'], c['statement'], c['detail']] for c in claims], tmp / 'claims')
         save_table(['check', 'effect [95 % interval]', 'verdict', 'per seed', 'numbers'],
@@ -377,6 +403,7 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
                     for row in claims for c in row['checks']], tmp / 'checks')
         report = render_report(profile, seeds, claims, tables, not_run, timings, device,
                                [p.name for p in sorted(tmp.glob('*.png'))], executor, provenance)
+        if evaluation: report = _evaluation_report(report, evaluation)
         atomic_write(tmp / 'REPORT.md', lambda f: f.write(report.encode()))
         _replace_dir(tmp, figures / profile)
     except BaseException:
