@@ -11,7 +11,8 @@ import torch.nn as nn
 from .checks import (REDUCTIONS, check_count, check_generator, check_labels, check_not_probabilities,
                                check_precision, check_real, check_reduce, check_same_device)
 from .streams import Streams, draw_normal, resolve_generator, sample_streams
-from .chunks import DEFAULT_ROW_BYTES, MEMORY_BUDGET, chunk_plan, memory_budget, model_chunk_plan
+from .chunks import (DEFAULT_ROW_BYTES, MEMORY_BUDGET, chunk_plan, memory_budget,  # noqa: F401 (the core's
+                                model_chunk_plan)  # planning, kept importable from here)
 
 # %% auto #0
 __all__ = ['PROTOCOL', 'StochasticClassifier', 'check_model', 'GaussianLinear', 'check_inputs', 'check_mc_args', 'autocast',

@@ -14,7 +14,7 @@ from .experiments import check_profile
 from .outputs import check_writable_dir
 from .paper import CLAIMS, NEEDS, NOTEBOOKS, SECTIONS
 from .report import write_outputs
-from .targets import load_target, parse_target, resolve_target, target_digest
+from .targets import load_target, resolve_target, target_digest
 from .tasks import TaskFailed, default_jobs, run_tasks, task_graph, task_threads
 from .train import check_seed
 

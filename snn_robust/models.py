@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from typing import Callable
 from .checks import check_count, check_real
 from .streams import draw_normal, draw_bernoulli, Streams
-from .core import DEFAULT_ROW_BYTES, StochasticClassifier, check_model
+from .core import StochasticClassifier, check_model
 
 # %% auto #0
 __all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet', 'Deterministic',
