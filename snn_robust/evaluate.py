@@ -4,7 +4,7 @@
 
 # %% ../nbs/11d_evaluate.ipynb #98f74152
 from __future__ import annotations
-import os, sys, time
+import argparse, os, sys, time
 from pathlib import Path
 from typing import Iterable, TextIO
 import torch
@@ -117,7 +117,7 @@ def evaluate(target: str, profile: str = 'smoke', seeds: Iterable[int] = (0,), d
     print(f'report: {report}', file=out)
     return report
 
-def evaluate_command(args) -> int:
+def evaluate_command(args: argparse.Namespace) -> int:
     """Run `snn-robust evaluate` as `snn_robust.cli.make_parser` parsed it.
 
     Args:

@@ -8,7 +8,7 @@ import hashlib, importlib, importlib.util, sys
 from pathlib import Path
 import torch
 from .checks import get_device
-from .core import check_inputs, check_logits, check_model
+from .core import StochasticClassifier, check_inputs, check_logits, check_model
 from .data import DATASETS, SHAPES
 from .wrappers import as_stochastic
 
@@ -105,7 +105,8 @@ def _factory(target: str):
     if not callable(factory): raise TargetError(f"target {target!r}: {where} has no function {name!r}")
     return factory
 
-def load_target(target: str, dataset: str = 'fashion_mnist', device: str | torch.device = 'cpu'):
+def load_target(target: str, dataset: str = 'fashion_mnist',
+                device: str | torch.device = 'cpu') -> StochasticClassifier:
     """The trained stochastic classifier `factory()` returns, on `device`, checked on a probe of the data's shape.
 
     The factory is called with no arguments and must return a trained model: any object with `sample_logits(x,

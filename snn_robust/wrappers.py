@@ -6,7 +6,7 @@
 from __future__ import annotations
 import inspect
 from contextlib import contextmanager
-from typing import Callable
+from typing import Callable, Iterator
 import torch
 import torch.nn as nn
 from torch.func import functional_call
@@ -260,7 +260,16 @@ class ProtocolModel(StochasticClassifier):
         if callable(getattr(model, 'deterministic_logits', None)): self.deterministic_logits = model.deterministic_logits
 
     def sample_logits(self, x: torch.Tensor, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        "The model's own `sample_logits` (its batched call)."
+        """The model's own `sample_logits`: its batched call.
+
+        Args:
+            x: inputs `[B, ...]`
+            n_samples: realisations S
+            generator: draws them; None: the model's default
+
+        Returns:
+            Logits `[S, B, K]`.
+        """
         return self.model.sample_logits(x, n_samples, generator)
 
     def draws_per_input(self, x: torch.Tensor) -> bool:
@@ -311,12 +320,15 @@ def as_stochastic(model: object) -> StochasticClassifier:
 
 # %% ../nbs/02b_wrappers.ipynb #181137ad
 @contextmanager
-def seeded_global_rng(generator: torch.Generator | None, device: str | torch.device = 'cpu'):
+def seeded_global_rng(generator: torch.Generator | None, device: str | torch.device = 'cpu') -> Iterator[None]:
     """Run the block with torch's global RNG (CPU, and `device`'s if CUDA) forked and seeded from `generator`.
 
     Args:
         generator: draws the seed (advancing its state); None: the global RNG goes on as it is, unforked
         device: the device whose RNG is forked too, where it is a CUDA device
+
+    Returns:
+        A context manager; inside it, the global RNG draws from the seed.
     """
     if generator is None: yield; return
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
