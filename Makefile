@@ -22,7 +22,7 @@ $(STAMP): setup.py settings.ini
 	python3 -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip uninstall -qq -y cleverhans torchattacks  # a rerun: pip would check the next installs against their pins
-	$(BIN)/python -m pip install -q -e '.[dev]' scipy
+	$(BIN)/python -m pip install -q -e '.[dev,examples]' scipy
 	@# last, without their dependencies (and so without pip's check of them, which would print an ERROR): cleverhans, the
 	@# reference FGM for the tests (its torch part needs only torch; it pins tensorflow-probability); torchattacks, EOTPGD
 	@# for the benchmark only (its requests~=2.25 pin would break jupyterlab)

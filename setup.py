@@ -22,7 +22,8 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg['lib_path']: ['py.typed']},  # PEP 561: the package's annotations are for type checkers
     install_requires=shlex.split(cfg.get('requirements', '')),
-    extras_require={'dev': shlex.split(cfg.get('dev_requirements', ''))},
+    extras_require={'dev': shlex.split(cfg.get('dev_requirements', '')),
+                    'examples': shlex.split(cfg.get('examples_requirements', ''))},
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

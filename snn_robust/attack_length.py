@@ -12,10 +12,12 @@ import torch
 from .attack_samples import positive_hits
 from .attacks import attack_gradient, eta_grid, fgm_step, step_sweep
 from .streams import resolve_generator, sample_streams
-from .core import StochasticClassifier, check_mc_args, model_chunk_plan
+from .core import StochasticClassifier, check_mc_args
+from .chunks import model_chunk_plan
+from .wrappers import as_stochastic
 from .data import load_split
 from .evidence import check
-from .experiments import Experiment
+from .experiments import Experiment, variance_pairs
 from .outputs import PALETTE, mean_std, panel_figure, seed_curve, seeds_title
 from .paper import EXTREME, EXTREME_IMAGES, N_ATTACK, TABLE1, TABLE_ETA, claim_key
 from .sections import SectionSpec, is_paper, why_not_compared, with_paper
@@ -30,22 +32,18 @@ def extreme_predictions(model: StochasticClassifier, x: torch.Tensor, generator:
     """Section 4.4: per input, whether one realisation of its own predicts max_c f_c(x, theta) == 1 exactly.
 
     Args:
-        model: a `StochasticClassifier` (its `realisations` draws realisation i for input i)
+        model: a stochastic classifier (`PROTOCOL`); its `realisations` draw realisation i for input i (for a
+            protocol-only model: `as_stochastic`)
         x: inputs `[N, ...]`
         generator: draws the N realisations' keys; None: seeded from the global RNG
         chunk_size: inputs (each with its realisation) per forward pass; None: as many as fit the memory budget
 
     Returns:
         `[N]` bool: the input's largest class probability is 1 in the model's dtype (its softmax gradient vanishes).
-
-    Raises:
-        TypeError: `model` has no `realisations(xs, streams)`.
     """
     check_mc_args(model, x, 1, generator, chunk_size)
-    if not callable(getattr(model, 'realisations', None)):
-        raise TypeError(f"model must be a StochasticClassifier with realisations(xs, streams) to draw one realisation "
-                        f"per input, got {type(model).__name__}")
-    per_chunk = model_chunk_plan(model, len(x), 1, chunk_size, x.device)[0]
+    model = as_stochastic(model)
+    per_chunk = model_chunk_plan(model, len(x), 1, chunk_size, x.device, x)[0]
     streams = sample_streams(len(x), resolve_generator(generator), x.device)  # stream i: input i's realisation
     with torch.no_grad():
         return torch.cat([model.realisations(x[i:i + per_chunk, None], streams[i:i + per_chunk])[:, 0].softmax(-1)
@@ -218,64 +216,82 @@ def _indicators(results: dict, name: str, n: int) -> np.ndarray:
     out[[i for i in results['extreme_images'][name] if i < n]] = 1
     return out
 
-def verdict_c9(results: dict) -> dict:
-    """C9: IM minus BNN extreme indicators; BNN minus IM attack length at S_A = 1; that gap at 1 minus at the largest.
+def verdict_c9(results: dict, low: str = 'bnn', high: str = 'im') -> dict:
+    """C9 on a pair: high minus low extreme indicators; low minus high attack length at S_A = 1; that gap's shrinking.
+
+    The paper's pair is the BNN (`low`) and the IM (`high`); a user's pair (`use_targets`) puts its higher-variance
+    model in the IM's place: the paper's reasoning (extreme predictions vanish the gradient and shorten the attack,
+    more samples mend it) is about the model with more extreme predictions, which its variance makes the IM here.
 
     Args:
-        results: section 4.4's results with the BNN's and the IM's entries (`attack_length_experiment`)
+        results: section 4.4's results with both models' entries (`attack_length_experiment`)
+        low: the lower-variance model ('bnn')
+        high: the higher-variance model ('im')
 
     Returns:
-        `{key: check}` for 'C9/extreme/bnn/im', 'C9/length/bnn/im' and 'C9/gap_shrinks/bnn/im' (`evidence.check`),
-        with the counts, mean lengths and the paper's numbers.
+        `{key: check}` for 'C9/extreme/<low>/<high>', 'C9/length/<low>/<high>' and 'C9/gap_shrinks/<low>/<high>'
+        (`evidence.check`), with the counts, mean lengths and, for the paper's pair, the paper's numbers.
     """
-    n = min(results['n_extreme_images']['bnn'], results['n_extreme_images']['im'])  # the first n images: paired
-    bnn, im = _indicators(results, 'bnn', n), _indicators(results, 'im', n)
-    lb, li = results['length_images']['bnn'], results['length_images']['im']
-    small, large = min(lb), max(lb)
-    gap = {s: np.asarray(lb[s]) - np.asarray(li[s]) for s in (small, large)}
-    mean = {m: {s: round(v['mean_length'], 4) for s, v in results['lengths'][m].items()} for m in ('bnn', 'im')}
-    return {claim_key('C9', 'extreme', 'bnn', 'im'): check(
-                claim_key('C9', 'extreme', 'bnn', 'im'), [im - bnn], extreme_bnn=int(bnn.sum()),
-                extreme_im=int(im.sum()), images=n, paper_bnn=EXTREME['bnn'], paper_im=EXTREME['im'],
-                paper_images=EXTREME_IMAGES),
-            claim_key('C9', 'length', 'bnn', 'im'): check(
-                claim_key('C9', 'length', 'bnn', 'im'), [gap[small]], S_A=small, mean_length_bnn=mean['bnn'][small],
-                mean_length_im=mean['im'][small], paper_bnn=TABLE1['bnn'][1], paper_im=TABLE1['im'][1]),
-            claim_key('C9', 'gap_shrinks', 'bnn', 'im'): check(
-                claim_key('C9', 'gap_shrinks', 'bnn', 'im'), [gap[small] - gap[large]], S_A=[small, large],
-                gap_by_S_A={s: round(mean['bnn'][s] - mean['im'][s], 4) for s in mean['bnn']})}
+    n = min(results['n_extreme_images'][low], results['n_extreme_images'][high])  # the first n images: paired
+    lo, hi = _indicators(results, low, n), _indicators(results, high, n)
+    ll, lh = results['length_images'][low], results['length_images'][high]
+    small, large = min(ll), max(ll)
+    gap = {s: np.asarray(ll[s]) - np.asarray(lh[s]) for s in (small, large)}
+    mean = {m: {s: round(v['mean_length'], 4) for s, v in results['lengths'][m].items()} for m in (low, high)}
+    paper = (low, high) == ('bnn', 'im')
+    key = lambda test: claim_key('C9', test, low, high)
+    return {key('extreme'): check(key('extreme'), [hi - lo], **{f'extreme_{low}': int(lo.sum()),
+                                                                f'extreme_{high}': int(hi.sum())}, images=n,
+                                  **(dict(paper_bnn=EXTREME['bnn'], paper_im=EXTREME['im'],
+                                          paper_images=EXTREME_IMAGES) if paper else {})),
+            key('length'): check(key('length'), [gap[small]], S_A=small,
+                                 **{f'mean_length_{low}': mean[low][small], f'mean_length_{high}': mean[high][small]},
+                                 **(dict(paper_bnn=TABLE1['bnn'][1], paper_im=TABLE1['im'][1]) if paper else {})),
+            key('gap_shrinks'): check(key('gap_shrinks'), [gap[small] - gap[large]], S_A=[small, large],
+                                      gap_by_S_A={s: round(mean[low][s] - mean[high][s], 4) for s in mean[low]})}
 
-def verdict_c10(losses: dict, name: str) -> dict:
+def verdict_c10(losses: dict, name: str, test: str | None = None) -> dict:
     """C10 for `name` ('im': CW stronger than CE; 'bnn': CW weaker), per S_A: per-image accuracy over the positive eta.
+
+    A user's model (`test` 'measured') has its CE minus CW accuracy measured, without a direction: the paper ties the
+    direction to its two models (CW helps where the IM's extreme predictions vanish the CE gradient).
 
     Args:
         losses: the model's loss sweep (`attack_length_experiment`'s `losses`)
-        name: 'im' or 'bnn'
+        name: 'im' or 'bnn', or a user's model
+        test: the test of `TESTS['C10']`: None: `name` itself ('im' or 'bnn'); 'measured' for a user's model
 
     Returns:
-        `{key: check}` for 'C10/<name>/S_A=<s>/<name>' per S_A, with the mean accuracies under CE and CW.
+        `{key: check}` for 'C10/<test>/S_A=<s>/<name>' per S_A, with the mean accuracies under CE and CW.
     """
-    n, sign, out = sum(e > 0 for e in losses['eta']), 1 if name == 'im' else -1, {}
+    test = test or name
+    n, sign, out = sum(e > 0 for e in losses['eta']), -1 if test == 'bnn' else 1, {}
     for s, hits in losses['hits'].items():
         ce, cw = np.asarray(hits['ce']) / n, np.asarray(hits['cw']) / n
-        key = claim_key('C10', name, f'S_A={s}', name)
+        key = claim_key('C10', test, f'S_A={s}', name)
         out[key] = check(key, [sign * (ce - cw)], accuracy_ce=round(float(ce.mean()), 4),
                          accuracy_cw=round(float(cw.mean()), 4))
     return out
 
 def verdicts(results: dict) -> dict:
-    """Section 4.4's checks: C9 where the BNN and the IM ran, C10 for each of them whose loss sweep ran.
+    """Section 4.4's checks: C9 on the BNN and IM (or a user's pair), C10 for each model whose loss sweep ran.
 
     Args:
         results: section 4.4's results (`run_section`, `load_results`)
 
     Returns:
-        `{claim key: check}` (`evidence.check`): 'C9/<test>/bnn/im', 'C10/im/S_A=<s>/im', 'C10/bnn/S_A=<s>/bnn'.
+        `{claim key: check}` (`evidence.check`): 'C9/<test>/bnn/im', 'C10/im/S_A=<s>/im', 'C10/bnn/S_A=<s>/bnn'; for a
+        user's models 'C9/<test>/yours/pair' and 'C10/measured/S_A=<s>/<model>'.
     """
-    out = verdict_c9(results) if {'bnn', 'im'} <= set(results['lengths']) else {}
+    targets = set(results.get('targets', {}))  # a user's models (`use_targets`)
+    pairs = [p for p in variance_pairs() if p == ('bnn', 'im') or set(p) <= targets]
+    out = {k: v for low, high in pairs if {low, high} <= set(results['lengths'])
+           for k, v in verdict_c9(results, low, high).items()}
     for name in ('im', 'bnn'):
-        if name in results['losses']: out.update(verdict_c10(results['losses'][name], name))
+        if name in results['losses'] and name not in targets: out.update(verdict_c10(results['losses'][name], name))
+    for name in targets & set(results['losses']): out.update(verdict_c10(results['losses'][name], name, 'measured'))
     return out
+
 
 # %% ../nbs/09_attack_length.ipynb #cf89a0f2
 SPEC = SectionSpec('09_attack_length',

@@ -5,6 +5,7 @@
 # %% ../nbs/00a_checks.ipynb #3f9df664
 from __future__ import annotations
 import math, numbers
+from typing import Sequence
 from .alloc import tune_malloc
 tune_malloc()  # first: on glibc's malloc keep freed memory for reuse, as the command's tcmalloc does (00c_alloc)
 import torch
@@ -12,7 +13,8 @@ import torch
 # %% auto #0
 __all__ = ['MAX_COUNT', 'PRECISIONS', 'REDUCTIONS', 'DISCRIMINANTS', 'get_device', 'check_count', 'check_dtype',
            'check_output_size', 'check_real', 'check_generator', 'check_labels', 'check_choice', 'check_precision',
-           'check_reduce', 'check_discriminant', 'check_delta', 'check_L']
+           'check_reduce', 'check_discriminant', 'check_delta', 'check_L', 'check_same_device',
+           'check_not_probabilities']
 
 # %% ../nbs/00a_checks.ipynb #75ac31ee
 def get_device(device: str | torch.device = 'auto') -> torch.device:
@@ -166,7 +168,7 @@ def check_labels(y: torch.Tensor, batch: int, classes: int | None = None) -> Non
                          f"got values in [{y.min().item()}, {y.max().item()}]")
 
 # %% ../nbs/00a_checks.ipynb #46d6dec0
-def check_choice(value: object, name: str, choices) -> object:
+def check_choice(value: object, name: str, choices: Sequence) -> object:
     """`value` if it is one of `choices`, else a `ValueError` naming `name` and the choices.
 
     Args:
@@ -263,3 +265,38 @@ def check_L(L: object) -> float | None:
         ValueError: `L` is neither None nor a finite number >= 0.
     """
     return check_real(L, 'L', 0, none_ok=True, note='the smoothness constant')
+
+# %% ../nbs/00a_checks.ipynb #0b6ca000
+def check_same_device(model: object, x: torch.Tensor, name: str = 'model') -> None:
+    """Raise a `ValueError` naming the fix if `model`'s parameters (an `nn.Module`'s) are on another device than `x`.
+
+    Args:
+        model: the classifier; only an object with `parameters()` is checked (its first parameter's device)
+        x: the inputs
+        name: the parameter's name, for the error message
+
+    Raises:
+        ValueError: the model's parameters and `x` are on different devices.
+    """
+    params = getattr(model, 'parameters', None)
+    first = next(iter(params()), None) if callable(params) else None
+    if isinstance(first, torch.Tensor) and first.device != x.device:
+        raise ValueError(f"{name}'s parameters are on {first.device} but x is on {x.device}: put both on one device "
+                         f"({name}.to(x.device), or x.to('{first.device}'))")
+
+def check_not_probabilities(logits: torch.Tensor, who: str) -> None:
+    """Raise a `ValueError` naming the fix if `logits` [..., K] look like probabilities: K > 1, rows >= 0 summing to 1.
+
+    Args:
+        logits: what a model returned as logits
+        who: the method that returned them, for the error message
+
+    Raises:
+        ValueError: every row is non-negative and sums to 1 (to 1e-4): probabilities, not logits.
+    """
+    if logits.shape[-1] < 2 or logits.numel() == 0: return
+    rows = logits.detach().double()
+    if (rows >= 0).all() and torch.allclose(rows.sum(-1), torch.ones((), dtype=torch.float64), atol=1e-4):
+        raise ValueError(f"{who} returned probabilities (every row >= 0 and summing to 1), but the protocol asks for "
+                         "logits: return the scores before the softmax, or the log of the probabilities")
+

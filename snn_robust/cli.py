@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     if argv is None: preload_allocator(sys.argv)
     args = make_parser().parse_args(argv)
+    if args.command == 'evaluate':
+        from snn_robust.evaluate import evaluate_command
+        return evaluate_command(args)
     from snn_robust.reproduce import run_command
     return run_command(args)
 
@@ -104,6 +107,17 @@ EXAMPLES = {  # the epilogs: the command's, then each subcommand's
   snn-robust reproduce --profile smoke                  a plumbing check
   snn-robust reproduce --profile paper --seeds 0 1 2    the paper's settings
   snn-robust reproduce --notebooks 07_variance --force  rerun one section""",
+    'evaluate': """examples:
+  snn-robust evaluate my_model.py:trained_cnn --profile quick
+  snn-robust evaluate my_model.py:cnn --pair my_model.py:cnn_dropout06 --noise-trained my_model.py:cnn_noisy
+  snn-robust evaluate mypackage.models:load_bnn --data cifar10 --device cuda
+
+TARGET names a function that returns your trained stochastic classifier: any object with
+sample_logits(x, n_samples, generator=None) -> logits [n_samples, B, K], or an nn.Module wrapped
+inside the factory (snn_robust.wrappers: mc_dropout, gaussian_weights, from_sampler,
+from_global_sampler). Nothing is retrained. Claims that need more than one model (--pair), a
+noise-trained copy (--noise-trained) or a deterministic version (deterministic_logits) are listed
+as not applicable, with the option that makes them apply. See nbs/14_your_model.ipynb.""",
     'train': """examples:
   snn-robust train --profile quick            train (or load) the BNN and IM
   snn-robust train --models bnn --seed 1 --device cuda""",
@@ -116,8 +130,8 @@ def make_parser() -> argparse.ArgumentParser:
     """The `snn-robust` argument parser.
 
     Returns:
-        The parser of the subcommands `reproduce`, `train` and `bench`; a bad argument exits with status 2 and one
-        line on stderr.
+        The parser of the subcommands `reproduce`, `evaluate`, `train` and `bench`; a bad argument exits with
+        status 2 and one line on stderr.
     """
     raw = argparse.RawDescriptionHelpFormatter  # the epilogs keep their lines
     parser = _Parser(prog='snn-robust', formatter_class=raw, epilog=f"{EXAMPLES['snn-robust']}\n\n{ENVIRONMENT}",
@@ -142,6 +156,8 @@ def make_parser() -> argparse.ArgumentParser:
                     help='executor processes: tasks (training, notebooks) run at once, each in a worker process with '
                          'its share of the cores (default: 2 on a CPU with two or more cores, 1 on a GPU)')
     _executor_options(rp)
+    _evaluate_parser(add('evaluate', "the paper's claims on your own trained model: "
+                                     "figures/evaluate/<profile>/REPORT.md"), profile, seed)
     tr = add('train', 'train (or load from the cache) the FashionMNIST BNN and IM and print Table 2')
     tr.add_argument('--profile', type=profile, default='quick', metavar=PROFILE_CHOICES, help=PROFILE_HELP)
     tr.add_argument('--models', nargs='+', choices=('bnn', 'im'), default=['bnn', 'im'], help='models to train')
@@ -177,3 +193,27 @@ def _executor_options(rp):
     ex.add_argument('--slurm-cores', type=_checked(_count('slurm cores')), default=None, help='slurm: cores per job')
     ex.add_argument('--slurm-gpus', type=_checked(_non_negative('slurm gpus')), default=None,
                     help='slurm: GPUs per job, one worker process each (default: 0)')
+
+# %% ../nbs/11a_cli.ipynb #98479094
+def _evaluate_parser(ev, profile, seed):
+    "`evaluate`'s arguments: the target, its companions, the data and the run's options."
+    ev.add_argument('target', metavar='TARGET', help="your trained model: path/to/file.py:factory or "
+                                                     "package.module:factory, factory() returning it")
+    ev.add_argument('--profile', type=profile, default='smoke', metavar=PROFILE_CHOICES,
+                    help='test images and sample sizes: smoke (a plumbing check), quick or paper (default: smoke)')
+    ev.add_argument('--seeds', nargs='+', type=seed, default=[0], help='seeds of the sample sets (default: 0)')
+    ev.add_argument('--data', choices=('fashion_mnist', 'cifar10'), default='fashion_mnist',
+                    help='test data: fashion_mnist, or cifar10 (CIFAR-10-format folders; default: fashion_mnist)')
+    ev.add_argument('--pair', metavar='TARGET2', default=None,
+                    help='a second model you expect to have the higher prediction variance (e.g. more dropout): '
+                         'the comparative claims C4, C5, C9')
+    ev.add_argument('--noise-trained', metavar='TARGET3', default=None,
+                    help="a copy trained with section 4.1's Gaussian noise: the smoothing claims C1-C3")
+    ev.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda' (default: auto)")
+    ev.add_argument('--figures', default='figures/evaluate',
+                    help='the report goes to <figures>/<profile>/ (default: figures/evaluate)')
+    ev.add_argument('--runs', default='runs/evaluate', help='executed notebooks (default: runs/evaluate)')
+    ev.add_argument('--force', action='store_true', help='rerun notebooks whose results exist')
+    ev.add_argument('--jobs', type=_checked(_count('jobs')), default=None, help='notebooks run at once (default: '
+                    '2 on a CPU with two or more cores, 1 on a GPU)')
+

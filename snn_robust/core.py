@@ -8,13 +8,14 @@ import contextlib, inspect
 from typing import Callable, Iterable, Iterator
 import torch
 import torch.nn as nn
-from .checks import (REDUCTIONS, check_count, check_dtype, check_generator, check_labels, check_output_size,
-                               check_precision, check_real, check_reduce)
+from .checks import (REDUCTIONS, check_count, check_dtype, check_generator, check_labels,
+                               check_not_probabilities, check_output_size, check_precision, check_real, check_reduce,
+                               check_same_device)
 from .streams import Streams, draw_normal, resolve_generator, sample_streams
+from .chunks import memory_budget, model_chunk_plan
 
 # %% auto #0
-__all__ = ['PROTOCOL', 'MEMORY_BUDGET', 'DEFAULT_ROW_BYTES', 'StochasticClassifier', 'check_model', 'GaussianLinear',
-           'chunk_plan', 'memory_budget', 'model_chunk_plan', 'check_inputs', 'check_mc_args', 'autocast',
+__all__ = ['PROTOCOL', 'StochasticClassifier', 'check_model', 'GaussianLinear', 'check_inputs', 'check_mc_args', 'autocast',
            'check_logits', 'iter_sample_chunks', 'sample_probs', 'mc_probs', 'mc_logits', 'mc_probs_nested', 'mc_grad',
            'mc_jacobian']
 
@@ -120,58 +121,6 @@ class GaussianLinear(StochasticClassifier):
         w = self.mean + self.std * draw_normal((xs.shape[0], *self.mean.shape), streams, xs.device, xs.dtype)
         return xs.flatten(2) @ w + self.bias
 
-# %% ../nbs/00_core.ipynb #2aec1102
-MEMORY_BUDGET = 2**30      # bytes one chunk's noise and activations may take
-DEFAULT_ROW_BYTES = 2**15  # per (sample, input) pair, for models that do not say
-
-def chunk_plan(n_samples: int, batch: int, chunk_size: int | None = None, sample_bytes: int = 0,
-               row_bytes: int = DEFAULT_ROW_BYTES, budget: int = MEMORY_BUDGET) -> tuple[int, int]:
-    """(samples, inputs) per chunk: as many as fit `budget`, `sample_bytes` per realisation, `row_bytes` per pair.
-
-    Args:
-        n_samples: realisations S to go through in all
-        batch: inputs B to go through in all
-        chunk_size: realisations per chunk, overriding the budget (then all B inputs go in each chunk); None: plan
-        sample_bytes: bytes one realisation's own noise takes (e.g. its weights), whatever the number of inputs
-        row_bytes: bytes one (realisation, input) pair takes (activations)
-        budget: bytes one chunk may take
-
-    Returns:
-        `(samples, inputs)` per chunk, each >= 1 (one pair even where it exceeds the budget).
-    """
-    if chunk_size is not None:
-        return min(check_count(chunk_size, 'chunk_size'), n_samples), batch
-    inputs = max(1, min(batch, (budget - sample_bytes) // row_bytes))
-    return max(1, min(n_samples, budget // (sample_bytes + inputs * row_bytes))), inputs
-
-def memory_budget(device: torch.device) -> int:
-    """Bytes a chunk may take on `device`: `MEMORY_BUDGET` on the CPU, a quarter of the GPU's memory on CUDA.
-
-    Args:
-        device: the device the chunks run on
-
-    Returns:
-        The budget in bytes.
-    """
-    return torch.cuda.get_device_properties(device).total_memory // 4 if device.type == 'cuda' else MEMORY_BUDGET
-
-def model_chunk_plan(model: StochasticClassifier, n_samples: int, batch: int, chunk_size: int | None = None,
-                     device: torch.device = torch.device('cpu')) -> tuple[int, int]:
-    """`chunk_plan` with the footprint `model` declares (`sample_bytes`, `row_bytes`) and the budget of `device`.
-
-    Args:
-        model: the classifier; its attributes `sample_bytes` and `row_bytes`, where it has them, give its footprint
-        n_samples: realisations S to go through in all
-        batch: inputs B to go through in all
-        chunk_size: realisations per chunk, overriding the plan; None: plan from the budget
-        device: the device the chunks run on (`memory_budget`)
-
-    Returns:
-        `(samples, inputs)` per chunk, as `chunk_plan`.
-    """
-    return chunk_plan(n_samples, batch, chunk_size, getattr(model, 'sample_bytes', 0),
-                      getattr(model, 'row_bytes', DEFAULT_ROW_BYTES), memory_budget(device))
-
 # %% ../nbs/00_core.ipynb #961591b7
 def check_inputs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, name: str = 'n_samples') -> int:
     """Check `model` (the protocol), `x` (finite floating-point inputs [B, ...] the model accepts) and the count `name`.
@@ -193,6 +142,7 @@ def check_inputs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, n
     check_dtype(x, model)
     if x.ndim < 2 or x.shape[0] == 0: raise ValueError(f"x must have shape [B, ...] with B >= 1, got {tuple(x.shape)}")
     if not torch.isfinite(x).all(): raise ValueError("x must be finite: it holds NaN or infinite values")
+    check_same_device(model, x)
     if callable(getattr(model, 'check_input', None)): model.check_input(x)
     return check_count(n_samples, name)
 
@@ -271,6 +221,7 @@ def check_logits(model: StochasticClassifier, logits: torch.Tensor, n_samples: i
                          f"{PROTOCOL} says")
     if not torch.isfinite(logits).all():
         raise ValueError(f"{who} must return finite logits, got NaN or infinite values")
+    check_not_probabilities(logits, who)
     if y is not None and classes is None: check_labels(y, y.shape[0], logits.shape[2])
 
 def _iter_chunks(model, x, n_samples, generator, plan, grad=False, precision='fp32', y=None):
@@ -307,7 +258,7 @@ def iter_sample_chunks(model: StochasticClassifier, x: torch.Tensor, n_samples: 
         `[s, b, K]` of the chunk's s realisations, in x's dtype.
     """
     n_samples = check_mc_args(model, x, n_samples, generator, chunk_size, precision)
-    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
+    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device, x)
     yield from _iter_chunks(model, x, n_samples, resolve_generator(generator), plan, grad, precision)
 
 # %% ../nbs/00_core.ipynb #885e1eac
@@ -335,7 +286,7 @@ def sample_probs(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *
     return _sample_probs(model, x, n_samples, resolve_generator(generator), chunk_size, precision)
 
 def _sample_probs(model, x, n_samples, generator, chunk_size, precision='fp32'):
-    parts, plan = {}, model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
+    parts, plan = {}, model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device, x)
     if k := getattr(model, 'classes', None): check_output_size((n_samples, len(x), k), x.dtype, memory_budget(x.device))
     for rows, _, logits in _iter_chunks(model, x, n_samples, generator, plan, precision=precision):
         if not parts: check_output_size((n_samples, x.shape[0], logits.shape[-1]), x.dtype, memory_budget(x.device))
@@ -345,7 +296,7 @@ def _sample_probs(model, x, n_samples, generator, chunk_size, precision='fp32'):
 def _mc_mean(model, x, n_samples, generator, chunk_size, reduce, precision='fp32', y=None):
     "Eq. (2) averaging `reduce` ('probs' or 'logits'), arguments checked and generator resolved (`y`: labels to check)."
     out, transform = None, REDUCTIONS[reduce]
-    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
+    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device, x)
     for rows, _, logits in _iter_chunks(model, x, n_samples, generator, plan, precision=precision, y=y):
         part = transform(logits).sum(0)
         if out is None: out = part.new_zeros(x.shape[0], part.shape[-1])
@@ -443,7 +394,7 @@ def _value_and_grad(values, xg):
 def _mc_grad(model, x, fn, n_samples, reduce, generator, chunk_size, precision='fp32', y=None):
     "`mc_grad` on checked arguments and a resolved generator (`y`: labels to check against the logits' K)."
     transform, x = REDUCTIONS[reduce], x.detach()
-    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
+    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device, x)
     with torch.enable_grad():
         if plan == (n_samples, x.shape[0]):
             xg = x.clone().requires_grad_(True)  # one chunk: a single forward and backward pass
@@ -488,7 +439,7 @@ def mc_jacobian(model: StochasticClassifier, x: torch.Tensor, n_samples: int, *,
 def _mc_jacobian(model, x, n_samples, reduce, generator, chunk_size, y=None):
     "`mc_jacobian` on checked arguments and a resolved generator (`y`: labels to check against the logits' K)."
     transform, mean, jac = REDUCTIONS[reduce], None, None
-    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device)
+    plan = model_chunk_plan(model, n_samples, x.shape[0], chunk_size, x.device, x)
     for rows, xc, logits in _iter_chunks(model, x.detach(), n_samples, generator, plan, grad=True, y=y):
         part = transform(logits).sum(0) / n_samples  # [b, K]
         if mean is None:

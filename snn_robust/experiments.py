@@ -4,18 +4,21 @@
 
 # %% ../nbs/03b_experiments.ipynb #0e7b0003
 from __future__ import annotations
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 import torch
 from .checks import get_device
-from .data import Split, data_note, load_split
+from .data import DATASETS, Split, data_note, load_split
 from .paper import NOISE_VAR, SECTIONS, SMOOTHING_DRAWS, SMOOTHING_N_INFER, paper_setting
+from .targets import load_target, parse_target, resolve_target
 from .train import RECIPES, Recipe, TrainConfig, get_model
 
 # %% auto #0
-__all__ = ['PROFILES', 'MODEL_SPECS', 'check_profile', 'NotRun', 'cifar10_available', 'ModelSpec', 'mlp_config', 'resnet_config',
-           'resnet_label', 'register', 'variance_pairs', 'check_model_name', 'experiment_config', 'experiment_settings',
-           'resolve_models', 'Experiment', 'model_config', 'notebook_models', 'real_paper_setting', 'load_experiment']
+__all__ = ['PROFILES', 'MODEL_SPECS', 'TARGET_NAMES', 'check_profile', 'NotRun', 'cifar10_available', 'ModelSpec', 'mlp_config',
+           'resnet_config', 'resnet_label', 'register', 'variance_pairs', 'TargetConfig', 'target_spec', 'use_targets',
+           'check_model_name', 'experiment_config', 'experiment_settings', 'resolve_models', 'Experiment',
+           'model_config', 'notebook_models', 'real_paper_setting', 'load_experiment']
 
 # %% ../nbs/03b_experiments.ipynb #3213ada1
 PROFILES = {
@@ -78,6 +81,8 @@ class ModelSpec:
     loss_sweep: bool = True       # Figure 15: FGM with CE, CW and margin loss (the paper shows the MLPs)
     deterministic: bool = False   # section 4.3: also attack its deterministic network (the paper's ResNets)
     recipe: Recipe | None = None  # a new kind of model's recipe, registered under `name` (its configs' `model`)
+    target: str | None = None     # a user's trained model, 'file.py:factory' (`evaluate`): loaded, never trained
+    noise_target: str | None = None  # its noise-trained copy (section 4.1), where one is given
 
 def mlp_config(kind: str) -> Callable:
     """The configurations of the FashionMNIST MLP trained with recipe `kind` ('bnn' or 'im') per profile.
@@ -168,6 +173,67 @@ def variance_pairs() -> list[tuple[str, str]]:
         if spec.pair is not None: pairs.setdefault(spec.pair, [None, None])[spec.higher_variance] = spec.name
     return [tuple(p) for p in pairs.values() if None not in p]
 
+# %% ../nbs/03b_experiments.ipynb #8a24393f
+@dataclass(frozen=True)
+class TargetConfig:
+    "What the sections read of a user's model's configuration: its data set and its training noise (section 4.1)."
+    target: str
+    dataset: str = 'fashion_mnist'
+    noise_var: float = 0.0
+
+TARGET_NAMES = ('yours', 'pair')  # the user's model and the second model of the pair, as results name them
+
+def target_spec(name: str, target: str, data: str, pair: bool, noise_target: str | None = None) -> ModelSpec:
+    """The spec of a user's trained model `target` under `name` ('yours' or 'pair'), on `data`.
+
+    Args:
+        name: 'yours' (the lower-variance member of a pair) or 'pair' (the higher-variance one)
+        target: 'file.py:factory' or 'module:factory'
+        data: one of `DATASETS`
+        pair: whether it belongs to a pair (section 4.2's `pair` 'yours')
+        noise_target: its noise-trained copy, for section 4.1
+
+    Returns:
+        The `ModelSpec`: the profile's settings uncapped, its test images the profile's `n_test`, every section's
+        experiment (the loss sweep of C.3 included).
+    """
+    def config(profile, seed=0, noise_var=0.0):
+        check_profile(profile); return TargetConfig(target, data, noise_var)
+    where, factory = parse_target(target)
+    label = f"{'yours' if name == 'yours' else 'pair'}: {where.rsplit('/', 1)[-1]}:{factory}"
+    return ModelSpec(name, config, lambda c: label, pair='yours' if pair else None, higher_variance=name == 'pair',
+                     whole_test_set=False, target=resolve_target(target),
+                     noise_target=resolve_target(noise_target) if noise_target else None)
+
+_ACTIVE: list[str] = []  # the user's models that 'all' stands for, once `use_targets` made them the experiments'
+
+def use_targets(target: str | None, pair: str | None = None, noise_trained: str | None = None,
+                data: str = 'fashion_mnist') -> list[str]:
+    """Make the user's models the experiments' models in this process (a notebook's kernel): `'all'` runs them.
+
+    Args:
+        target: the user's model, 'file.py:factory' or 'module:factory'; None: the paper's models stay
+        pair: a second model, expected to have the higher prediction variance (sections 4.2 and 4.4)
+        noise_trained: a noise-trained copy of `target` (section 4.1)
+        data: the data set they are evaluated on
+
+    Returns:
+        The names now registered: `[]`, `['yours']` or `['yours', 'pair']`.
+
+    Raises:
+        ValueError: `pair` or `noise_trained` without `target`, a bad target (`TargetError`) or data set.
+    """
+    if target is None:
+        if pair or noise_trained: raise ValueError("pair and noise_trained need a target (the model they go with)")
+        return []
+    if data not in DATASETS: raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
+    specs = [target_spec('yours', target, data, pair is not None, noise_trained)]
+    if pair is not None: specs.append(target_spec('pair', pair, data, True))
+    for spec in specs: register(spec)
+    _ACTIVE[:] = [s.name for s in specs]  # 'all' now means these (`resolve_models`); the paper's specs stay known
+    return list(_ACTIVE)
+
+
 # %% ../nbs/03b_experiments.ipynb #9d46525c
 def check_model_name(name: str) -> ModelSpec:
     """The spec of experiment model `name`, or a `ValueError` naming the registered models.
@@ -230,12 +296,13 @@ def resolve_models(model: str) -> list[str]:
         model: 'all' or a registered model's name
 
     Returns:
-        The model names, in registration order.
+        The model names, in registration order; 'all': the user's models where `use_targets` made them the
+        experiments', else the registered models that are not a user's.
 
     Raises:
         ValueError: `model` is neither 'all' nor registered.
     """
-    if model == 'all': return list(MODEL_SPECS)
+    if model == 'all': return list(_ACTIVE) or [n for n, s in MODEL_SPECS.items() if s.target is None]
     if model not in MODEL_SPECS: raise ValueError(f"model must be 'all' or one of {tuple(MODEL_SPECS)}, got {model!r}")
     return [model]
 
@@ -246,7 +313,7 @@ class Experiment:
     seed: int
     spec: ModelSpec
     model: torch.nn.Module
-    config: TrainConfig
+    config: TrainConfig | TargetConfig  # a user's model (`use_targets`): its data set and noise
     label: str
     paper_setting: bool  # the paper's architecture and data (else a stand-in, never compared with the paper's numbers)
     test: Split
@@ -254,7 +321,7 @@ class Experiment:
     y: torch.Tensor
     settings: dict
 
-def model_config(name: str, profile: str, seed: int = 0, noise: bool = False) -> TrainConfig:
+def model_config(name: str, profile: str, seed: int = 0, noise: bool = False) -> TrainConfig | TargetConfig:
     """The configuration of model `name` at `profile`; `noise`: trained with section 4.1's noise of its data set.
 
     Args:
@@ -289,7 +356,8 @@ def notebook_models(notebook: str, profile: str, seed: int = 0) -> dict[str, Tra
     """
     if notebook not in SECTIONS: raise ValueError(f"notebook must be one of {tuple(SECTIONS)}, got {notebook!r}")
     models = {}
-    for name in MODEL_SPECS if SECTIONS[notebook].models != 'none' else ():
+    for name in resolve_models('all') if SECTIONS[notebook].models != 'none' else ():
+        if MODEL_SPECS[name].target is not None: continue  # a user's trained model: nothing to train
         try: models[name] = model_config(name, profile, seed, SECTIONS[notebook].models == 'noise-trained')
         except NotRun: pass  # the notebook records why
     return models
@@ -327,7 +395,12 @@ def load_experiment(name: str, profile: str, seed: int = 0, device: str | torch.
     """
     spec, device = check_model_name(name), get_device(device)
     config = model_config(name, profile, seed, noise)
-    model = get_model(config, device, progress=progress)
+    if spec.target is None: model = get_model(config, device, progress=progress)
+    else:  # a user's trained model: loaded by its factory; its deterministic network where it has one (C8)
+        target = spec.noise_target if noise else spec.target
+        if target is None: raise NotRun('not applicable: section 4.1 needs a noise-trained copy (--noise-trained)')
+        model = load_target(target, config.dataset, device)
+        spec = dataclasses.replace(spec, deterministic=callable(getattr(model, 'deterministic_logits', None)))
     settings = experiment_settings(profile, name)
     test = load_split(config.dataset, 'test', settings['n_test'])
     return Experiment(name, seed, spec, model, config, spec.label(config), real_paper_setting(name, config), test,

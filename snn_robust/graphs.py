@@ -9,7 +9,8 @@ from typing import Callable
 import torch
 from .checks import REDUCTIONS
 from .streams import Streams, _stream_keys
-from .core import StochasticClassifier, _mc_grad, _value_and_grad, autocast, model_chunk_plan
+from .core import StochasticClassifier, _mc_grad, _value_and_grad, autocast
+from .chunks import model_chunk_plan
 
 # %% auto #0
 __all__ = ['GRAPH_CACHE', 'GradientGraph']

@@ -12,7 +12,10 @@ import torch
 from .attacks import attack_gradient, eta_grid, fgm_step
 from .checks import check_labels
 from .streams import resolve_generator, sample_streams
-from .core import DEFAULT_ROW_BYTES, StochasticClassifier, check_mc_args, mc_probs_nested, memory_budget
+from .core import StochasticClassifier, check_mc_args, mc_probs_nested
+from .chunks import memory_budget
+from .chunks import model_footprint
+from .wrappers import as_stochastic
 from .data import Split, load_split
 from .evidence import check, image_mean
 from .experiments import Experiment
@@ -54,20 +57,23 @@ def unpack(text: str) -> np.ndarray:
 
 # %% ../nbs/10_inference_samples.ipynb #10a00006
 def clean_correct(model: StochasticClassifier, split: Split, sizes: Sequence[int], seed: int = 0,
-                  batch_size: int = 1000) -> dict[int, torch.Tensor]:
+                  batch_size: int = 1000, device: str | torch.device | None = None) -> dict[int, torch.Tensor]:
     """Per image of `split`: is the MC prediction (eq. 2) with S_I samples right, for each S_I (Table 2, nested sets).
 
     Args:
-        model: a stochastic classifier with parameters (the inputs go to their device)
+        model: a stochastic classifier (`PROTOCOL`)
         split: the images and labels to classify
         sizes: inference sample sizes S_I; the smaller sets are the first realisations of the largest
         seed: seeds the sample sets (one CPU generator, batch by batch, as `train.clean_accuracy`)
         batch_size: images per batch
+        device: where the images go; None: the device of the model's first parameter (the CPU without one)
 
     Returns:
         `{S_I: correct}`, each a bool tensor `[n]` on the CPU.
     """
-    dev, generator = next(model.parameters()).device, torch.Generator().manual_seed(seed)
+    first = next(iter(model.parameters()), None) if device is None else None
+    dev = torch.device(device) if device is not None else first.device if first is not None else torch.device('cpu')
+    generator = torch.Generator().manual_seed(seed)
     parts = {s: [] for s in sizes}
     for i in range(0, len(split), batch_size):
         x, y = split.x[i:i + batch_size].to(dev), split.y[i:i + batch_size].to(dev)
@@ -153,7 +159,8 @@ def gradient_spread(model: StochasticClassifier, x: torch.Tensor, y: torch.Tenso
     """Prop. 3.5's terms per image from `n_samples` per-realisation gradients of the closest margin f_{y-c}(x, theta_s).
 
     Args:
-        model: a `StochasticClassifier` (its `realisations` give each realisation's gradient at its own copy of x)
+        model: a stochastic classifier (`PROTOCOL`); its `realisations` give each realisation's gradient at its own
+            copy of x (for a protocol-only model: `as_stochastic`)
         x: inputs `[B, ...]`
         y: true labels `[B]`
         n_samples: realisations S in the set, >= 2
@@ -165,16 +172,15 @@ def gradient_spread(model: StochasticClassifier, x: torch.Tensor, y: torch.Tenso
         `mean_norm` (`{S_I: [B]}`, the mean norm of the means of the disjoint groups of S_I), on x's device.
 
     Raises:
-        ValueError: `model` is not a `StochasticClassifier`, or `n_samples` < 2 (bad x, y, generator: `check_mc_args`).
+        ValueError: `n_samples` < 2 (bad x, y, generator: `check_mc_args`).
     """
-    if not isinstance(model, StochasticClassifier):
-        raise ValueError(f"model must be a StochasticClassifier (its realisations), got {type(model).__name__}")
-    n = check_mc_args(model, x, n_samples, generator)
+    n, model = check_mc_args(model, x, n_samples, generator), as_stochastic(model)
     if n < 2: raise ValueError(f"n_samples must be >= 2 (a covariance needs two realisations), got {n_samples!r}")
     check_labels(y, x.shape[0], getattr(model, 'classes', None))
     generator, groups = resolve_generator(generator), {s: n // s for s in sorted(set(sizes)) if n // s >= 2}
-    pair = getattr(model, 'row_bytes', DEFAULT_ROW_BYTES) + 3 * x[0].numel() * x.element_size()  # activations, x, grad
-    step = max(1, (memory_budget(x.device) - n * getattr(model, 'sample_bytes', 0)) // (n * pair))
+    sample_bytes, row_bytes = model_footprint(model, x)  # declared, or measured
+    pair = row_bytes + 3 * x[0].numel() * x.element_size()  # activations, x, grad
+    step = max(1, (memory_budget(x.device) - n * sample_bytes) // (n * pair))
     out = dict(mu_norm=[], trace=[], mean_norm={s: [] for s in groups})
     for i in range(0, x.shape[0], step):
         xs = x[i:i + step].detach().expand(n, *x[i:i + step].shape).clone().requires_grad_(True)
@@ -227,7 +233,7 @@ def inference_samples_experiment(exp: Experiment, generator: torch.Generator) ->
     """
     sizes, data = sorted(exp.settings['infer_samples']), exp.config.dataset
     full = load_split(data, 'test') if exp.spec.whole_test_set else exp.test
-    correct = clean_correct(exp.model, full, sizes, seed=exp.seed)
+    correct = clean_correct(exp.model, full, sizes, seed=exp.seed, device=exp.x.device)
     out = dict(clean={s: round(100 * c.double().mean().item(), 4) for s, c in correct.items()},
                n_clean_images=len(full), clean_patterns=correctness_patterns(correct))
     grad = attack_gradient(exp.model, exp.x, exp.y, 1, generator=generator)  # the one-sample FGM of Fig. 7, 16, 17

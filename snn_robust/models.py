@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from typing import Callable
 from .checks import check_count, check_real
 from .streams import draw_normal, draw_bernoulli, Streams
-from .core import DEFAULT_ROW_BYTES, StochasticClassifier, check_model
+from .core import StochasticClassifier, check_model
 
 # %% auto #0
 __all__ = ['CPU_BLOCK_BYTES', 'CHANNEL_STATS', 'VMGLinear', 'StochasticMLP', 'WideBasic', 'WideResNet', 'Deterministic',
@@ -398,7 +398,7 @@ class Smoothed(StochasticClassifier):
         self.classes = getattr(base, 'classes', None)
         # footprint for the chunk plan: each realisation runs n_noise noisy copies of every input
         self.sample_bytes = getattr(base, 'sample_bytes', 0)
-        self.row_bytes = getattr(base, 'row_bytes', DEFAULT_ROW_BYTES) * self.n_noise
+        if hasattr(base, 'row_bytes'): self.row_bytes = base.row_bytes * self.n_noise  # else measured (00e_chunks)
 
     def check_input(self, x: torch.Tensor) -> None:
         if callable(getattr(self.base, 'check_input', None)): self.base.check_input(x)

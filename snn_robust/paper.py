@@ -4,13 +4,13 @@
 
 # %% ../nbs/03a_paper.ipynb #0b9a0003
 from __future__ import annotations
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # %% auto #0
-__all__ = ['SECTIONS', 'NOTEBOOKS', 'CLAIMS', 'RULES', 'TESTS', 'TABLE1', 'TABLE_ETA', 'TABLE2', 'EXTREME', 'EXTREME_IMAGES',
-           'NOISE_VAR', 'SMOOTHING_DRAWS', 'SMOOTHING_N_INFER', 'N_ATTACK', 'N_ATTACK_DETERMINISTIC', 'ETA_MAX',
-           'PAPER_SETUP', 'FIGURES', 'Section', 'Claim', 'Test', 'claim_key', 'claim_test', 'paper_setting']
+__all__ = ['SECTIONS', 'NOTEBOOKS', 'CLAIMS', 'NEEDS', 'RULES', 'TESTS', 'TABLE1', 'TABLE_ETA', 'TABLE2', 'EXTREME',
+           'EXTREME_IMAGES', 'NOISE_VAR', 'SMOOTHING_DRAWS', 'SMOOTHING_N_INFER', 'N_ATTACK', 'N_ATTACK_DETERMINISTIC',
+           'ETA_MAX', 'PAPER_SETUP', 'FIGURES', 'Section', 'Claim', 'Test', 'claim_key', 'claim_test', 'paper_setting']
 
 # %% ../nbs/03a_paper.ipynb #0b9a0006
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Claim:
     notebook: str    # the notebook (a key of SECTIONS) that computes its verdict
     statement: str   # what the report tests
     quote: str       # the paper's sentence, verbatim
+    needs: str = 'one'     # what a user's model must bring for `snn-robust evaluate` to test it (a key of `NEEDS`)
+    generalises: str = ''  # how the claim reads on a user's model
 
 CLAIMS = {c.id: c for c in (
     Claim('C1', '3.3', 'Thm 3.2, Fig. 1', '05_theory',
@@ -104,6 +106,34 @@ CLAIMS = {c.id: c for c in (
           'diagonal covariance matrix  $\\Sigma$ . Then the expectation of  $\\|X\\|_2$  can be upper and lower '
           'bounded by*\n\n$$\\|\\mu\\|_2 < \\mathbb{E}[\\|X\\|_2] < \\sqrt{\\|\\mu\\|_2^2 + \\text{tr}(\\Sigma)} .$$'),
 )}
+
+# %% ../nbs/03a_paper.ipynb #bea6268e
+NEEDS = {  # what a claim needs of a user's model: (what, how to give it to `snn-robust evaluate`)
+    'one': ('the model alone', ''),
+    'pair': ('a second model with the higher prediction variance', 'give one with --pair file.py:factory'),
+    'noise-trained': ("a copy trained with section 4.1's Gaussian noise (variance 0.1 on FashionMNIST, 0.01 on "
+                      "CIFAR-10)",
+                      'give one with --noise-trained file.py:factory'),
+    'deterministic': ('a deterministic version of the model (dropout off)',
+                      'give the model a deterministic_logits(x) method, as mc_dropout and gaussian_weights do'),
+}
+_GENERAL = {
+    'C1': ('noise-trained', "condition (5)'s agreement with the attack's outcome, measured on the smoothed copy"),
+    'C2': ('noise-trained', 'Thm 3.4 on the smoothed noise-trained copy'),
+    'C3': ('noise-trained', 'the conditions on the smoothed noise-trained copy'),
+    'C4': ('pair', 'prediction variance of the pair: the --pair model above the model'),
+    'C5': ('pair', 'accuracy under attack of the pair: the --pair model above the model'),
+    'C6': ('one', 'as stated, on the model'), 'C7': ('one', 'as stated, on the model'),
+    'C8': ('deterministic', "the model's own deterministic network is the less robust"),
+    'C9': ('pair', "the pair's higher-variance model in the IM's place, the other in the BNN's"),
+    'C10': ('one', 'accuracy under CE minus under CW measured (the direction is tied to the BNN and IM)'),
+    'C11': ('one', 'as stated, on the model'), 'C12': ('one', 'as stated, on the model'),
+    'C13': ('one', 'as stated, on the model'),
+    'C14': ('one', "the bounds' tightness measured on the model's gradients"),
+}
+CLAIMS = {k: replace(c, needs=_GENERAL[k][0], generalises=_GENERAL[k][1]) for k, c in CLAIMS.items()}
+assert all(c.needs in NEEDS for c in CLAIMS.values())
+
 
 # %% ../nbs/03a_paper.ipynb #0b9a0021
 RULES = ('above', 'below', 'within', 'none', 'verify', 'measured')
@@ -185,6 +215,9 @@ TESTS = {
     'C10': {'im': Test('IM: accuracy under the CE minus under the CW attack (CW stronger), mean over the positive eta',
                        'above', fails_if='the interval lies below 0: for the IM the CW attack is the weaker',
                        margin_source=_DIRECTION),
+            'measured': Test("a user's model: accuracy under the CE minus under the CW attack, mean over the positive "
+                             'eta', 'measured', fails_if='nothing: it measures which loss attacks the model better',
+                             margin_source=_DIRECTION),
             'bnn': Test('BNN: accuracy under the CW minus under the CE attack (CW weaker), mean over the positive eta',
                         'above', fails_if='the interval lies below 0: for the BNN the CW attack is the stronger',
                         margin_source=_DIRECTION)},

@@ -11,6 +11,7 @@ import torch
 from .checkpoints import checkpoint_path
 from .alloc import allocator
 from .experiments import notebook_models
+from .targets import target_digest
 
 # %% auto #0
 __all__ = ['notebooks_dir', 'package_hash', 'checkpoint_digests', 'notebook_stamp', 'reusable', 'machine_description',
@@ -55,7 +56,8 @@ def checkpoint_digests(name: str, params: dict) -> dict[str, str | None]:
     Returns:
         `{checkpoint file name: digest or None}`; empty for a notebook without models.
     """
-    configs = notebook_models(name, params['profile'], params.get('seed', 0)) if 'profile' in params else {}
+    configs = {} if params.get('target') or 'profile' not in params else notebook_models(name, params['profile'],
+                                                                                         params.get('seed', 0))
     paths = [checkpoint_path(config) for config in configs.values()]
     stats = {p: p.stat() for p in paths if p.is_file()}  # a stamp is taken up to three times per notebook
     return {p.name: _file_digest(p, s.st_mtime_ns, s.st_size) if (s := stats.get(p)) else None for p in paths}
@@ -72,14 +74,17 @@ def notebook_stamp(name: str, params: dict, run_dir: Path, nbs: Path) -> tuple[d
 
     Returns:
         The parameters the notebook declares (with `out_dir`), and the stamp: those parameters, the notebook's
-        source, the package's source, the torch version and the digests of the checkpoints it loads.
+        source, the package's source, the torch version, the digests of the checkpoints it loads and, for a user's
+        models (`snn-robust evaluate`), the digests of their targets' source files (`target_digest`).
     """
     import papermill as pm
     src = nbs / f'{name}.ipynb'
     declared = pm.inspect_notebook(str(src))
     params = {k: v for k, v in {**params, 'out_dir': str(run_dir.resolve())}.items() if k in declared}
-    return params, dict(params=params, notebook_sha256=_sha256(src), package=package_hash(), torch=torch.__version__,
-                        checkpoints=checkpoint_digests(name, params))
+    stamp = dict(params=params, notebook_sha256=_sha256(src), package=package_hash(), torch=torch.__version__,
+                 checkpoints=checkpoint_digests(name, params))
+    targets = {k: target_digest(params[k]) for k in ('target', 'pair', 'noise_trained') if params.get(k)}
+    return params, {**stamp, 'targets': targets} if targets else stamp
 
 def reusable(run_dir: Path, stamp: dict) -> dict | None:
     """The times of the finished run in `run_dir` if it can be reused (it has the same `stamp`), else None.

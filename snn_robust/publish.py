@@ -8,7 +8,7 @@ import csv, io, json, os, shutil, tempfile
 from pathlib import Path
 from typing import Sequence
 from .outputs import STYLE, atomic_write, created_dirs, markdown_table, remove_stale, replace_dir, save_table
-from .paper import NOTEBOOKS
+from .paper import CLAIMS, NOTEBOOKS
 from .provenance import run_provenance
 from .report import discrepancy_table, render_report, section_tables, stand_in_checks, summarise_claims
 from .sections import load_results, section_specs
@@ -69,9 +69,22 @@ def executed_copy(notebook: Path, folder: Path, profile: str) -> Path:
     atomic_write(out, lambda f: f.write((json.dumps(nb, indent=1, ensure_ascii=False) + '\n').encode()))
     return out
 
+# %% ../nbs/10d_publish.ipynb #ae6ef5bc
+def _evaluation_report(report: str, evaluation: dict) -> str:
+    "The report of `snn-robust evaluate`: titled for the user's models, which it names with their sources' digests."
+    title, rest = report.split('\n', 1)
+    models = '; '.join(f'`{name}`: `{target}` ({digest})' for name, (target, digest) in evaluation['targets'].items())
+    rest = rest.replace('(models trained for one epoch on 1,000 images, 40 test images)', '(40 test images)')
+    return '\n'.join([title.replace('# Reproduction report', '# Evaluation report: your model'), '',
+                      f'Models (factory, SHA-256 of its source): {models}. Nothing was retrained. Your models decide '
+                      "the claims they can be tested on, with the intervals and rules of the paper's report; a claim "
+                      "that needs more than was given is *not applicable*, with the option that would make it apply. "
+                      "How each claim reads on your model: `snn_robust.paper.CLAIMS[...].generalises`.", rest])
+
 # %% ../nbs/10d_publish.ipynb #3e1b27f5
 def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[dict]], not_run: dict[str, str],
-                  timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None) -> Path:
+                  timings: list[list], figures: Path, runs: Path, device: str, executor: dict | None = None,
+                  evaluation: dict | None = None) -> Path:
     """Write figures/<profile>/: the first seed's figures and notebooks, the tables, REPORT.md, all seeds' results.
 
     Args:
@@ -84,6 +97,8 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         runs: the runs folder holding `<profile>/seed<k>/<notebook>/`
         device: the device of the run
         executor: `{'seconds', 'jobs', 'threads'}` of this run (and `'on'`, a Dask cluster); None: not reported
+        evaluation: `snn-robust evaluate`'s `{'targets': {name: (target, digest)}, 'not_applicable': {claim:
+            reason}}`: the report is then about the user's models; None: the paper's reproduction
 
     Returns:
         The path of `<figures>/<profile>/REPORT.md`; on an error nothing is left behind.
@@ -116,7 +131,10 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
         for stem, (_, headers, rows) in tables.items(): save_table(headers, rows, tmp / stem)
         per_seed = [{k: v for name in results for k, v in results[name][i]['claims'].items()}
                     for i in range(len(seeds))]
-        claims = summarise_claims(per_seed, not_run, stand_in_checks(results), seeds)
+        claims = summarise_claims(per_seed, not_run, stand_in_checks(results), seeds,
+                                  (evaluation or {}).get('not_applicable'))
+        for row in claims if evaluation else ():  # the claim as it reads on the user's model
+            row['statement'] += f"; on your model: {CLAIMS[row['claim']].generalises}"
         save_table(['claim', 'verdict', 'statement', 'checks'],
                    [[c['claim'], c['verdict'], c['statement'], c['detail']] for c in claims], tmp / 'claims')
         save_table(['check', 'effect [95 % interval]', 'verdict', 'per seed', 'per-seed effects', 'why inconclusive',
@@ -125,6 +143,7 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
                      c['prediction'], c['numbers']] for row in claims for c in row['checks']], tmp / 'checks')
         report = render_report(profile, seeds, claims, tables, not_run, timings, device,
                                [p.name for p in sorted(tmp.glob('*.png'))], executor, provenance)
+        if evaluation: report = _evaluation_report(report, evaluation)
         atomic_write(tmp / 'REPORT.md', lambda f: f.write(report.encode()))
         replace_dir(tmp, figures / profile)
     except BaseException:

@@ -61,7 +61,7 @@ def summarise_check(key: str, runs: list[dict], stand_in: bool = False, seed_ids
                 f'[{_fmt(prediction[0])}, {_fmt(prediction[1])}]', numbers=_numbers(runs), pooled=pooled)
 
 def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[str] = (),
-                     seed_ids: Sequence | None = None) -> list[dict]:
+                     seed_ids: Sequence | None = None, not_applicable: dict[str, str] | None = None) -> list[dict]:
     """One row per claim C1-C14: its verdict from its checks pooled over seeds, and the checks themselves.
 
     Args:
@@ -69,6 +69,7 @@ def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[st
         not_run: `{'<notebook>/<model>': reason}` for the models a notebook could not run
         stand_ins: the keys of checks on models that stand in for the paper's (shown, never deciding)
         seed_ids: the seeds' numbers, in the order of `per_seed` (default 0, 1, ...)
+        not_applicable: `{claim: reason}` for claims a user's model cannot be tested on (`snn-robust evaluate`)
 
     Returns:
         One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` (`snn_robust.pooling.claim_verdict`:
@@ -80,6 +81,10 @@ def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[st
     for cid, claim in CLAIMS.items():
         keys = sorted({k for claims in per_seed for k in claims if k.split('/')[0] == cid})
         reasons = sorted({v for k, v in not_run.items() if k.split('/')[0] == claim.notebook})
+        if not keys and cid in (not_applicable or {}):
+            rows.append(dict(claim=cid, statement=claim.statement, verdict='not applicable', checks=[],
+                             detail=not_applicable[cid]))
+            continue
         if not keys:
             rows.append(dict(claim=cid, statement=claim.statement, verdict='not run', checks=[],
                              detail='; '.join(reasons) or 'no model of this claim was run'))
@@ -326,11 +331,12 @@ def stand_in_checks(results: dict[str, list[dict]]) -> set[str]:
         results: `{notebook: results per seed}`
 
     Returns:
-        The keys whose models include one with `paper_setting` False.
+        The keys whose models include one with `paper_setting` False; a user's model (`targets`) decides its checks.
     """
     out = set()
     for per_seed in results.values():
         for r in per_seed:
-            setting = r.get('paper_setting', {})
-            out |= {k for k in r['claims'] if any(p in setting and not setting[p] for p in k.split('/')[2:])}
+            setting, targets = r.get('paper_setting', {}), r.get('targets', {})
+            out |= {k for k in r['claims']
+                    if any(p in setting and not setting[p] and p not in targets for p in k.split('/')[2:])}
     return out

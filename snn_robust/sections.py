@@ -124,19 +124,21 @@ def run_section(notebook: str, per_model: Callable[[Experiment, torch.Generator]
 
     Returns:
         The results: `section` (the paper's number, e.g. '4.2'), `profile`, `seed`, each field `{model: value}`,
-        `labels`, `paper_setting`, `not_run` (`{model: reason}`) and an empty `claims` for the notebook's verdicts.
+        `labels`, `paper_setting`, `not_run` (`{model: reason}`), an empty `claims` for the notebook's verdicts, and
+        `targets` (`{model: target}` for a user's trained models, `experiments.use_targets`).
     """
     fields, section = section_spec(notebook).fields, SECTIONS[notebook]
     check_parameters(profile, seed, model, device)
     if noise is None: noise = section.models == 'noise-trained'
     results = dict(section=section.number, profile=profile, seed=seed, **{f: {} for f in fields}, labels={},
-                   paper_setting={}, not_run={}, claims={})
+                   paper_setting={}, not_run={}, claims={}, targets={})
     for name in resolve_models(model):
         try: exp = load_experiment(name, profile, seed, device, noise, progress)
         except NotRun as e:
             results['not_run'][name] = str(e); print(name, e); continue
         for field, value in per_model(exp, torch.Generator().manual_seed(seed)).items(): results[field][name] = value
         results['labels'][name], results['paper_setting'][name] = exp.label, exp.paper_setting
+        if exp.spec.target is not None: results['targets'][name] = exp.spec.target  # a user's model: it decides
     return results
 
 # %% ../nbs/03d_sections.ipynb #0e7b0008

@@ -182,7 +182,7 @@ class Task:
         return f'seed {self.seed} {self.what}'
 
 def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str, runs: Path,
-               force: bool = False) -> list[Task]:
+               force: bool = False, extra: dict | None = None) -> list[Task]:
     """A reproduction's tasks in their starting order: the models to train (most waited for first), then the notebooks.
 
     Args:
@@ -193,6 +193,7 @@ def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str
         runs: the runs folder; a notebook's run goes to `<runs>/<profile>/seed<k>/<notebook>` (with its log
             `task.log` where Dask runs it), a training task's log to `<runs>/<profile>/train/<checkpoint name>.log`
         force: rerun notebooks whose finished runs could be reused (else those need no training task)
+        extra: more parameters of every notebook; with a `target` (`snn-robust evaluate`) nothing is trained
 
     Returns:
         The tasks: one per model to train (each once, however many notebooks need it), then one per seed and notebook.
@@ -200,9 +201,10 @@ def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str
     nbs, trains, waiting, tasks = notebooks_dir(), {}, {}, []
     for seed in seeds:
         for name in notebooks:
-            params, needs = dict(profile=profile, seed=seed, device=device), []
+            params, needs = dict(profile=profile, seed=seed, device=device, **(extra or {})), []
             run_dir = runs / profile / f'seed{seed}' / name
-            if force or reusable(run_dir, notebook_stamp(name, params, run_dir, nbs)[1]) is None:
+            if params.get('target'): pass  # a user's trained models: loaded by the notebooks, never trained
+            elif force or reusable(run_dir, notebook_stamp(name, params, run_dir, nbs)[1]) is None:
                 for model, config in notebook_models(name, profile, seed).items():
                     key = f'train {config.name()}'
                     noisy = f' (noise {config.noise_var:g})' if config.noise_var else ''

@@ -6,17 +6,17 @@
 from __future__ import annotations
 import inspect
 from contextlib import contextmanager
-from typing import Callable
+from typing import Callable, Iterator
 import torch
 import torch.nn as nn
 from torch.func import functional_call
 from .checks import check_count, check_real
 from .streams import Streams, draw_bernoulli, draw_normal
-from .core import StochasticClassifier
+from .core import StochasticClassifier, check_model
 
 # %% auto #0
 __all__ = ['DROPOUT_LAYERS', 'MCDropout', 'mc_dropout', 'GaussianWeights', 'gaussian_weights', 'FromSampler', 'from_sampler',
-           'OneRealisation']
+           'OneRealisation', 'ProtocolModel', 'as_stochastic', 'seeded_global_rng', 'from_global_sampler']
 
 # %% ../nbs/02b_wrappers.ipynb #7882e57e
 DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)  # per element (nn.Dropout) or per channel
@@ -245,3 +245,114 @@ class OneRealisation(nn.Module):
             Logits `[B, K]`.
         """
         return self.model.sample_logits(x, 1)[0]
+
+# %% ../nbs/02b_wrappers.ipynb #23604541
+class ProtocolModel(StochasticClassifier):
+    """A model with only `sample_logits(x, n_samples, generator=None)` as a `StochasticClassifier` (`as_stochastic`).
+
+    Args:
+        model: the protocol-only model; its `classes` and `deterministic_logits`, where it has them, are kept
+    """
+    def __init__(self, model: object) -> None:
+        super().__init__()
+        check_model(model)
+        self.model, self.classes, self._per_input = model, getattr(model, 'classes', None), None
+        if callable(getattr(model, 'deterministic_logits', None)):
+            self.deterministic_logits = model.deterministic_logits
+
+    def sample_logits(self, x: torch.Tensor, n_samples: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The model's own `sample_logits`: its batched call.
+
+        Args:
+            x: inputs `[B, ...]`
+            n_samples: realisations S
+            generator: draws them; None: the model's default
+
+        Returns:
+            Logits `[S, B, K]`.
+        """
+        return self.model.sample_logits(x, n_samples, generator)
+
+    def draws_per_input(self, x: torch.Tensor) -> bool:
+        """Whether the model draws a realisation per input (two copies of one input get different logits); once.
+
+        Args:
+            x: an input batch `[B, ...]` (its first input is used)
+
+        Returns:
+            True for per-input draws (MC dropout), False for draws shared by a batch (or a deterministic model).
+        """
+        if self._per_input is None:
+            with torch.no_grad():
+                two = self.model.sample_logits(x[:1].expand(2, *x.shape[1:]), 1, torch.Generator().manual_seed(0))
+            self._per_input = not torch.equal(two[0, 0], two[0, 1])
+        return self._per_input
+
+    def realisations(self, xs: torch.Tensor, streams: Streams | None) -> torch.Tensor:
+        """Logits [S, B, K] of realisation s at `xs[s]`: one call of S*B inputs for per-input draws, else S calls.
+
+        Args:
+            xs: inputs `[S, B, ...]`, one batch per realisation
+            streams: S random streams; each call's generator is seeded from them (None: the global RNG)
+
+        Returns:
+            Logits `[S, B, K]`, differentiable with respect to `xs`.
+        """
+        S, B = xs.shape[:2]
+        gens = Streams(streams.keys.cpu(), streams.position).generators() if streams is not None else [None] * S
+        if S == 1 or self.draws_per_input(xs[0]):
+            return self.model.sample_logits(xs.reshape(S * B, *xs.shape[2:]), 1, gens[0])[0].view(S, B, -1)
+        return torch.stack([self.model.sample_logits(x, 1, g)[0] for x, g in zip(xs, gens)])
+
+def as_stochastic(model: object) -> StochasticClassifier:
+    """`model` itself if it is a `StochasticClassifier`, else a `ProtocolModel` giving it `realisations`.
+
+    Args:
+        model: any object with `sample_logits(x, n_samples, generator=None)` (`PROTOCOL`)
+
+    Returns:
+        A `StochasticClassifier` whose `sample_logits` is the model's own.
+
+    Raises:
+        TypeError: `model` does not follow the protocol.
+    """
+    return model if isinstance(model, StochasticClassifier) else ProtocolModel(model)
+
+
+# %% ../nbs/02b_wrappers.ipynb #181137ad
+@contextmanager
+def seeded_global_rng(generator: torch.Generator | None, device: str | torch.device = 'cpu') -> Iterator[None]:
+    """Run the block with torch's global RNG (CPU, and `device`'s if CUDA) forked and seeded from `generator`.
+
+    Args:
+        generator: draws the seed (advancing its state); None: the global RNG goes on as it is, unforked
+        device: the device whose RNG is forked too, where it is a CUDA device
+
+    Returns:
+        A context manager; inside it, the global RNG draws from the seed.
+    """
+    if generator is None: yield; return
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
+        torch.manual_seed(seed)
+        yield
+
+def from_global_sampler(module: Callable[[torch.Tensor], torch.Tensor], classes: int | None = None) -> FromSampler:
+    """A stochastic classifier from a module that draws one realisation per forward pass from the global RNG.
+
+    Args:
+        module: `module(x) -> logits [B, K]` (or `(logits, kl)`, bayesian-torch's layers), its randomness from torch's
+            global RNG (bayesian-torch, Pyro)
+        classes: the number of classes K where known; None: unknown
+
+    Returns:
+        A `FromSampler`: realisation s is `module(x)` with the global RNG seeded from its stream (`seeded_global_rng`);
+        the caller's global RNG is left as it was.
+    """
+    if not callable(module): raise TypeError(f"module must be callable as module(x), got {type(module).__name__}")
+    def one(x, generator):
+        with seeded_global_rng(generator, x.device): out = module(x)
+        return out[0] if isinstance(out, tuple) else out
+    return FromSampler(one, classes)
+

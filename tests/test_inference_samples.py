@@ -63,7 +63,7 @@ def test_gradient_spread_rejects_bad_input():
     model = GaussianLinear(torch.randn(5, 3), torch.zeros(3), std=0.5)
     x, y = torch.rand(4, 5), torch.zeros(4, dtype=torch.long)
     with pytest.raises(ValueError, match='n_samples must be >= 2'): gradient_spread(model, x, y, 1, (1,))
-    with pytest.raises(ValueError, match='model must be a StochasticClassifier'):
+    with pytest.raises(TypeError, match='model must implement sample_logits'):
         gradient_spread(torch.nn.Linear(5, 3), x, y, 4, (1,))
 
 

@@ -10,7 +10,8 @@ import torch
 
 from snn_robust.attacks import fgm, pgd
 from snn_robust.checks import MAX_COUNT
-from snn_robust.core import GaussianLinear, MEMORY_BUDGET, mc_grad, mc_probs, sample_probs
+from snn_robust.core import GaussianLinear, mc_grad, mc_probs, sample_probs
+from snn_robust.chunks import MEMORY_BUDGET
 from snn_robust.provenance import notebooks_dir
 
 ENTRY_POINTS = {

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from snn_robust.core import MEMORY_BUDGET, GaussianLinear, mc_grad, mc_logits, mc_probs, mc_probs_nested, sample_probs
+from snn_robust.core import GaussianLinear, mc_grad, mc_logits, mc_probs, mc_probs_nested, sample_probs
+from snn_robust.chunks import MEMORY_BUDGET
 from snn_robust.models import Smoothed, StochasticMLP, WideResNet, as_deterministic
 
 
