@@ -39,10 +39,24 @@ def seed_figures(results: dict[str, list[dict]], out_dir: Path) -> int:
 RESULTS_TAG = 'paper-results'  # the tag of a section notebook's Markdown cell that `fill_results` writes
 _TIMING = ('start_time', 'end_time', 'duration', 'environment_variables', 'input_path', 'output_path', 'version')
 
+def _merged_streams(outputs: list[dict]) -> list[dict]:
+    "A cell's outputs with consecutive stream outputs of one stream in one (the kernel's flushes split them at random)."
+    merged = []
+    for out in outputs:
+        if out.get('output_type') == 'stream' and merged and merged[-1].get('output_type') == 'stream' \
+                and merged[-1].get('name') == out.get('name'):
+            text = ''.join(merged[-1]['text']) + ''.join(out['text'])
+            merged[-1] = {**merged[-1], 'text': text.splitlines(keepends=True)}
+        else: merged.append(out)
+    return merged
+
 def executed_copy(notebook: Path, folder: Path, profile: str) -> Path:
     """Copy an executed notebook into a report's `notebooks/` folder, readable from there and the same on every rerun.
 
-    Papermill's times and paths are left out (the report's time table has the times), the links to committed figures
+    Papermill's times and paths are left out (the report's time table has the times), its `out_dir` is named from the
+    runs folder on, its parameters cell's id is fixed and a stream's outputs merged (so a rerun writes the same bytes),
+    the links to committed
+    figures
     (`../figures/<profile>/...` from `nbs/`) point to them from the copy's folder, and a copy of another profile than
     `paper` says that its paper-results cell and "What we see" are the committed paper profile's.
 
@@ -54,11 +68,17 @@ def executed_copy(notebook: Path, folder: Path, profile: str) -> Path:
     Returns:
         The path of the copy.
     """
-    nb = json.loads(notebook.read_text())
-    meta = nb['metadata'].get('papermill', {})
+    run_dir = notebook.parent  # its out_dir, named from the runs folder on: the same in every runs folder
+    text = notebook.read_text()
+    for absolute in {str(run_dir.resolve()), str(run_dir)}:
+        text = text.replace(absolute, str(Path(run_dir.parents[2].name, *run_dir.parts[-3:])))
+    nb = json.loads(text)
+    meta = nb.setdefault('metadata', {}).get('papermill', {})
     for key in _TIMING: meta.pop(key, None)
-    for cell in nb['cells']:
-        for key in ('papermill', 'execution'): cell['metadata'].pop(key, None)
+    for cell in nb.setdefault('cells', []):
+        for key in ('papermill', 'execution'): cell.setdefault('metadata', {}).pop(key, None)
+        if 'injected-parameters' in cell['metadata'].get('tags', []): cell['id'] = 'injected-parameters'  # not random
+        if cell.get('outputs'): cell['outputs'] = _merged_streams(cell['outputs'])
         if cell['cell_type'] != 'markdown': continue
         text = ''.join(cell['source']).replace('](../figures/', '](../../')
         if profile != 'paper' and RESULTS_TAG in cell['metadata'].get('tags', []):

@@ -41,12 +41,19 @@ def snapshot(root: Path, profile: str = 'smoke') -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in files}
 
 
+def folder_bytes(root: Path, profile: str = 'smoke') -> dict[str, bytes]:
+    "Every file of `figures/<profile>` under `root`, by its path in that folder."
+    folder = root / 'figures' / profile
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
 @dataclass
 class SmokeRun:
     root: Path                 # figures/, runs/ and cache/ of the run
     result: subprocess.CompletedProcess
     seconds: float
     outputs: dict[str, bytes]  # `snapshot` taken right after the run, before any test touches the folders
+    files: dict[str, bytes]    # `folder_bytes` taken then too
 
 
 @pytest.fixture(scope='session')
@@ -58,4 +65,4 @@ def smoke_reproduce(tmp_path_factory) -> SmokeRun:
     start = time.time()
     result = subprocess.run(reproduce_args(root), capture_output=True, text=True, timeout=1800, env=reproduce_env(root))
     assert result.returncode == 0, result.stderr[-3000:]
-    return SmokeRun(root, result, time.time() - start, snapshot(root))
+    return SmokeRun(root, result, time.time() - start, snapshot(root), folder_bytes(root))

@@ -17,7 +17,7 @@ import pytest
 
 from snn_robust.report import TIMES
 
-from conftest import reproduce_args, reproduce_env, snapshot
+from conftest import folder_bytes, reproduce_args, reproduce_env, snapshot
 from snn_robust.paper import NOTEBOOKS
 from snn_robust.tasks import default_jobs, task_threads
 
@@ -34,6 +34,7 @@ class Resumed:
     figures_after_kill: bool  # whether figures/ existed after the kill
     second: subprocess.CompletedProcess
     outputs: dict
+    files: dict  # every file of figures/smoke right after the run (`folder_bytes`): later tests rewrite the folder
 
 
 @pytest.fixture(scope='module')
@@ -54,7 +55,7 @@ def resumed(smoke_reproduce, tmp_path_factory) -> Resumed:
     figures_after_kill = (root / 'figures').exists()
     second = subprocess.run(reproduce_args(root), capture_output=True, text=True, timeout=1800, env=reproduce_env(root))
     assert second.returncode == 0, second.stderr[-3000:]
-    return Resumed(root, killed_after, figures_after_kill, second, snapshot(root))
+    return Resumed(root, killed_after, figures_after_kill, second, snapshot(root), folder_bytes(root))
 
 
 def test_killed_reproduce_reuses_the_finished_notebooks(resumed):
@@ -87,12 +88,11 @@ def test_same_seed_gives_bit_identical_tables_report_and_numbers(smoke_reproduce
 
 def test_a_rerun_writes_the_same_files_but_for_the_times(smoke_reproduce, resumed):
     "Every file of figures/smoke byte for byte, the report's time section aside: a rerun leaves `git status` clean."
-    a, b = (run.root / 'figures' / 'smoke' for run in (smoke_reproduce, resumed))
-    files = sorted(str(p.relative_to(a)) for p in a.rglob('*') if p.is_file())
-    assert files == sorted(str(p.relative_to(b)) for p in b.rglob('*') if p.is_file())
-    assert any(f.endswith('.pdf') for f in files) and any(f.endswith('.ipynb') for f in files), files
-    for f in files:
-        x, y = (a / f).read_bytes(), (b / f).read_bytes()
+    a, b = smoke_reproduce.files, resumed.files
+    assert sorted(a) == sorted(b)
+    assert any(f.endswith('.pdf') for f in a) and any(f.endswith('.ipynb') for f in a), sorted(a)
+    for f in a:
+        x, y = a[f], b[f]
         if f == 'REPORT.md': x, y = report_numbers(x.decode()), report_numbers(y.decode())
         assert x == y, f
 

@@ -27,7 +27,7 @@ def per_image(obj):
         if len(obj) > 8 and set(obj) <= {'0', '1'}: return [int(c) for c in obj]  # flags, one character per image
         try: values = [float(v) for v in obj.split()]
         except ValueError: return None
-        return values if len(values) > 8 else None
+        return values if len(values) > 1 else None  # a packed string of numbers (the ResNets' 8 images too)
     if isinstance(obj, list) and len(obj) > 20 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj):
         return obj
     return None

@@ -33,7 +33,7 @@ def test_reproduce_smoke_end_to_end(smoke_reproduce):
     report = (out / 'REPORT.md').read_text()
     for cid in CLAIMS:
         line = next(l for l in report.splitlines() if l.startswith(f'| {cid} |'))
-        assert any(f'**{v}' in line for v in ('holds', 'fails', 'inconclusive', 'not run', 'stand-in only')), line
+        assert any(f'**{v}' in line for v in ('holds', 'fails', 'inconclusive', 'verified', 'not run', 'stand-in only')), line
     assert '| BNN | 1.5 |' in report and '(paper' not in report  # the paper's numbers only next to the paper profile's
     assert 'package source `' in report and '### C14:' in report and (out / 'results' / 'seed0' / '10_inference_samples.json').exists()
     for name in NOTEBOOKS:
@@ -49,7 +49,8 @@ def test_reproduce_smoke_end_to_end(smoke_reproduce):
     before = {str(p): (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob('*') if p.is_file()}
     blocked = checkpoint_path(experiment_config('bnn', 'smoke', 0), tmp_path / 'cache2'); blocked.mkdir(parents=True)
     failed = reproduce(tmp_path, '--notebooks', '07_variance', '--force', env={'SNN_ROBUST_CACHE': str(tmp_path / 'cache2')})
-    assert failed.returncode == 1 and 'error: seed 0 train bnn failed (IsADirectoryError' in failed.stderr, failed.stderr[-2000:]
+    assert failed.returncode == 1 and 'error: seed 0 train bnn failed (WriteError: cannot save checkpoint' in failed.stderr, failed.stderr[-2000:]
+    assert 'it is a folder' in failed.stderr, failed.stderr[-2000:]
     assert 'Traceback' not in failed.stderr and 'figures/ is unchanged' in failed.stderr
     # a failing notebook (its kernel cannot load matplotlib's backend): exit 1, its executed copy kept, figures/ untouched
     executed = tmp_path / 'runs' / 'smoke' / 'seed0' / '07_variance' / '07_variance.ipynb'
