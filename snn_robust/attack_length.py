@@ -5,6 +5,7 @@
 # %% ../nbs/09_attack_length.ipynb #82183140
 from __future__ import annotations
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -15,16 +16,19 @@ from .streams import resolve_generator, sample_streams
 from .core import StochasticClassifier, check_mc_args
 from .chunks import model_chunk_plan
 from .wrappers import as_stochastic
-from .data import load_split
-from .evidence import check
-from .experiments import Experiment, variance_pairs
+from .checks import get_device
+from .data import Split, load_split
+from .evidence import check, clopper_pearson
+from .experiments import Experiment, model_config, variance_pairs
 from .outputs import PALETTE, mean_std, panel_figure, seed_curve, seeds_title
 from .paper import EXTREME, EXTREME_IMAGES, N_ATTACK, TABLE1, TABLE_ETA, claim_key
 from .sections import SectionSpec, is_paper, why_not_compared, with_paper
+from .train import TrainConfig, clean_accuracy, get_model
 
 # %% auto #0
-__all__ = ['LOSS_SAMPLES', 'SPEC', 'extreme_predictions', 'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'table1',
-           'length_discrepancies', 'loss_figures', 'verdict_c9', 'verdict_c10', 'verdicts']
+__all__ = ['LOSS_SAMPLES', 'EXTREME_STUDY', 'STUDY_PROFILE', 'STUDY_SEED', 'EXTREME_STUDY_TITLE', 'SPEC', 'extreme_predictions',
+           'attack_lengths', 'loss_sweep', 'attack_length_experiment', 'table1', 'length_discrepancies', 'study_models',
+           'extreme_study', 'study_table', 'loss_figures', 'verdict_c9', 'verdict_c10', 'verdicts']
 
 # %% ../nbs/09_attack_length.ipynb #76b250e1
 def extreme_predictions(model: StochasticClassifier, x: torch.Tensor, generator: torch.Generator | None = None,
@@ -160,8 +164,8 @@ def length_discrepancies(per_seed: list[dict]) -> list[dict]:
 
     Returns:
         One row per number the paper states: `number`, `model`, `paper` (its number), `fmt`, `unit`, and `values`
-        and `ses` per seed where a model in the paper's setting measured it, else `reason` (why not); the report
-        pools them.
+        and `ses` per seed where a model in the paper's setting measured it, else `reason` (why not), and a `note`
+        where a study bears on it; the report pools them.
     """
     rows = []
     for n in TABLE1:
@@ -182,9 +186,83 @@ def length_discrepancies(per_seed: list[dict]) -> list[dict]:
             rates = [r['extreme'][n] / r['n_extreme_images'][n] for r in per_seed]
             ses = [math.sqrt(p * (1 - p) / r['n_extreme_images'][n]) for p, r in zip(rates, per_seed)]
             row.update(values=[p * EXTREME_IMAGES for p in rates], ses=[s * EXTREME_IMAGES for s in ses])
+            if n == 'bnn' and any(r.get('extreme_study') for r in per_seed):
+                row['note'] = "the settings the paper leaves open: section 4.4's study"
         else: row['reason'] = why
         rows.append(row)
     return rows
+
+# %% ../nbs/09_attack_length.ipynb #d47ccbe7
+EXTREME_STUDY = {  # one change at a time to the paper profile's BNN (appendix B); {}: as appendix B says
+    'as appendix B': {},
+    'init_var=1e-6': dict(init_var=1e-6), 'init_var=1e-2': dict(init_var=1e-2),  # left open (ours: 1e-4)
+    'kl_weight=0.01': dict(kl_weight=0.01), 'kl_weight=100': dict(kl_weight=100.0),  # the prior's weight: left open
+    'epochs=25': dict(epochs=25), 'epochs=100': dict(epochs=100),  # stated: 50
+    'lr=3e-4': dict(lr=3e-4), 'lr=3e-3': dict(lr=3e-3),  # stated: 0.001
+    'batch_size=50': dict(batch_size=50), 'batch_size=500': dict(batch_size=500),  # stated: 100
+}
+STUDY_PROFILE, STUDY_SEED = 'paper', 0  # the study's trainings run once: the paper profile's seed 0
+
+def study_models(profile: str, seed: int) -> dict[str, TrainConfig]:
+    """The BNNs of section 4.4's extreme-predictions study: the BNN with one setting of `EXTREME_STUDY` changed.
+
+    Args:
+        profile: the run's profile
+        seed: the run's seed
+
+    Returns:
+        `{'bnn <change>': TrainConfig}` at `STUDY_PROFILE` and `STUDY_SEED`, else empty (the study runs once).
+    """
+    if profile != STUDY_PROFILE or seed != STUDY_SEED: return {}
+    base = model_config('bnn', profile, seed)
+    return {f'bnn {label}': replace(base, **change) for label, change in EXTREME_STUDY.items()}
+
+def extreme_study(configs: dict[str, TrainConfig], split: Split, device: str | torch.device = 'auto', seed: int = 0,
+                  progress: bool = True) -> dict:
+    """Each configuration's BNN (from the checkpoint cache, else trained): its extreme predictions and clean accuracy.
+
+    Args:
+        configs: `{name: TrainConfig}`, e.g. `study_models('paper', 0)`
+        split: the images on which extreme predictions are counted (the paper counts on the whole test set)
+        device: where the models run
+        seed: seeds each model's realisations (one per image) and its inference samples
+        progress: show a progress bar where a model is trained
+
+    Returns:
+        `{name: {'extreme': count, 'images': len(split), 'accuracy': clean accuracy (%) at S_I = 100}}`.
+    """
+    device, out = get_device(device), {}
+    for name, config in configs.items():
+        model = get_model(config, device, progress=progress)
+        extreme = extreme_predictions(model, split.x.to(device), torch.Generator().manual_seed(seed))
+        out[name] = dict(extreme=int(extreme.sum()), images=len(split),
+                         accuracy=clean_accuracy(model, split, (100,), seed)[100])
+    return out
+
+def study_table(per_seed: Sequence[dict]) -> tuple[list, list] | None:
+    """The extreme-predictions study as a table: the seeds' counts at appendix B's settings, then one row per change.
+
+    Args:
+        per_seed: section 4.4's results, one per seed; the study is in the one of `STUDY_SEED`
+
+    Returns:
+        `(headers, rows)`: per setting the count per 10,000 images with its exact 95 % interval (Clopper-Pearson, the
+        images' error only), the clean accuracy, and whether it reaches the paper's count; None where no study ran.
+    """
+    study = next((r['extreme_study'] for r in per_seed if r.get('extreme_study')), None)
+    if study is None: return None
+    scale = lambda k, n: k * EXTREME_IMAGES / n
+    seeds = [(r['seed'], scale(r['extreme']['bnn'], r['n_extreme_images']['bnn'])) for r in per_seed
+             if 'bnn' in r.get('extreme', {})]
+    rows = [[f"appendix B's, seeds {', '.join(str(s) for s, _ in seeds)}", ', '.join(f'{c:.0f}' for _, c in seeds),
+             '', f"{sum(c >= EXTREME['bnn'] for _, c in seeds)} of {len(seeds)} seeds"]]
+    for name, r in study.items():
+        lo, hi = clopper_pearson(r['extreme'], r['images'])
+        rows.append([name.removeprefix('bnn '), f"{scale(r['extreme'], r['images']):.0f} [{lo * EXTREME_IMAGES:.0f}, "
+                     f"{hi * EXTREME_IMAGES:.0f}]", f"{r['accuracy']:.2f}",
+                     'yes' if scale(r['extreme'], r['images']) >= EXTREME['bnn'] else 'no'])
+    return (['BNN trained with', f'extreme predictions per {EXTREME_IMAGES:,} images [95 % interval]',
+             'clean accuracy (%), S_I = 100', f"reaches the paper's {EXTREME['bnn']}"], rows)
 
 # %% ../nbs/09_attack_length.ipynb #25dab69a
 def loss_figures(per_seed: Sequence[dict], out_dir: str | Path | None = None) -> list:
@@ -294,10 +372,15 @@ def verdicts(results: dict) -> dict:
 
 
 # %% ../nbs/09_attack_length.ipynb #cf89a0f2
+EXTREME_STUDY_TITLE = ("The BNN's extreme predictions against what the paper leaves open (section 4.4's study, "
+                       'one trained model per setting, seed 0: nbs/09_attack_length.ipynb)')
+
 SPEC = SectionSpec('09_attack_length',
                    fields={'extreme': [], 'n_extreme_images': [], 'extreme_images': [], 'lengths': [()],
                            'length_images': [()], 'table_eta': [], 'losses': [('curves',), ('hits',)]},
                    per_model=attack_length_experiment, figures=(loss_figures,),
                    tables=lambda per_seed: {'table1_attack_length': ('Table 1: average attack length',
-                                                                     *table1(per_seed))},
-                   discrepancies=length_discrepancies)
+                                                                     *table1(per_seed)),
+                                            **({'extreme_study': (EXTREME_STUDY_TITLE, *t)}
+                                               if (t := study_table(per_seed)) else {})},
+                   discrepancies=length_discrepancies, trains=study_models)

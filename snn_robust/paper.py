@@ -44,6 +44,7 @@ class Claim:
     quote: str       # the paper's sentence, verbatim
     needs: str = 'one'     # what a user's model must bring for `snn-robust evaluate` to test it (a key of `NEEDS`)
     generalises: str = ''  # how the claim reads on a user's model
+    models: tuple[str, ...] = ()  # the paper's models it is stated on; (): every model of its notebook
 
 CLAIMS = {c.id: c for c in (
     Claim('C1', '3.3', 'Thm 3.2, Fig. 1', '05_theory',
@@ -87,7 +88,7 @@ CLAIMS = {c.id: c for c in (
           'C.3: the CW attack on averaged logits is stronger than CE for the IM and weaker for the BNN',
           'In figure 15 it is shown, that the CW attack on the infinite mixture model improves upon the original '
           "attack scheme, whereas it decreases the attack's success for the BNN, where vanishing gradients did not "
-          'occur that often (c.f. section 4.4).'),
+          'occur that often (c.f. section 4.4).', models=('bnn', 'im')),
     Claim('C11', '4.5', 'Table 2', '10_inference_samples',
           '4.5: clean accuracy rises with S_I and saturates by 5-10',
           'We first observe, that only few samples are necessary to get reliable predictions on clean data for all '

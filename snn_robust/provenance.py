@@ -15,7 +15,7 @@ from .targets import target_digest
 
 # %% auto #0
 __all__ = ['notebooks_dir', 'package_hash', 'checkpoint_digests', 'notebook_stamp', 'reusable', 'machine_description',
-           'git_commit', 'run_provenance']
+           'git_commit', 'one_version', 'run_provenance', 'committed_stamp', 'committed_provenance']
 
 # %% ../nbs/10a_provenance.ipynb #fccadb7f
 def notebooks_dir() -> Path:
@@ -146,30 +146,24 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ('+changes' if dirty.stdout.strip() else '')
 
 # %% ../nbs/10a_provenance.ipynb #af7cf196
-def run_provenance(runs: Path, profile: str, seeds: Sequence[int], notebooks: Iterable[str]) -> dict:
-    """The code version of a report's notebook runs, refused where they differ.
+def one_version(stamps: dict[tuple[int, str], dict], where: str) -> dict:
+    """The one code version of a report's notebook runs (their `run.json`, or the stamps committed beside the results).
 
     Args:
-        runs: the runs folder
-        profile: the profile
-        seeds: the seeds
-        notebooks: the notebooks whose runs the report aggregates
+        stamps: `{(seed, notebook): run}`, each run with its `stamp` (`notebook_stamp`), `commit` and `machine`
+        where: the runs' folder, for the error
 
     Returns:
         `commits`, `machines` (sorted, distinct), `package` and `torch` (one each), `checkpoints` ({file: digest}).
 
     Raises:
-        ValueError: a run without a recorded code version, or runs made with different package sources or torch
-            versions (rerun them with `force`).
+        ValueError: no run, a run without a recorded code version, or runs made with different package sources or
+            torch versions (rerun them with `force`).
     """
-    stamps = {}
-    for seed in seeds:
-        for name in notebooks:
-            path = runs / profile / f'seed{seed}' / name / 'run.json'
-            run = json.loads(path.read_text()) if path.exists() else {}
-            if 'package' not in run.get('stamp', {}):
-                raise ValueError(f"the run of {name} for seed {seed} records no code version ({path}): rerun it")
-            stamps[(seed, name)] = run
+    if not stamps: raise ValueError(f'{where} holds no notebook run')
+    for (seed, name), run in stamps.items():
+        if 'package' not in run.get('stamp', {}):
+            raise ValueError(f"the run of {name} for seed {seed} records no code version ({where}): rerun it")
     out = dict(commits=sorted({str(r.get('commit')) for r in stamps.values()}),
                machines=sorted({str(r.get('machine')) for r in stamps.values()}), checkpoints={})
     for field in ('package', 'torch'):
@@ -181,3 +175,48 @@ def run_provenance(runs: Path, profile: str, seeds: Sequence[int], notebooks: It
         out[field] = next(iter(values))
     for r in stamps.values(): out['checkpoints'].update(r['stamp']['checkpoints'])
     return out
+
+def run_provenance(runs: Path, profile: str, seeds: Sequence[int], notebooks: Iterable[str]) -> dict:
+    """The code version of a report's notebook runs, refused where they differ (`one_version`).
+
+    Args:
+        runs: the runs folder
+        profile: the profile
+        seeds: the seeds
+        notebooks: the notebooks whose runs the report aggregates
+
+    Returns:
+        `one_version`'s `commits`, `machines`, `package`, `torch` and `checkpoints`.
+    """
+    paths = {(seed, name): runs / profile / f'seed{seed}' / name / 'run.json' for seed in seeds for name in notebooks}
+    return one_version({k: json.loads(p.read_text()) if p.exists() else {} for k, p in paths.items()}, str(runs))
+
+def committed_stamp(run: dict) -> dict:
+    """A run's stamp as a report commits it beside the run's results: the same on every machine and every rerun.
+
+    Args:
+        run: the run's `run.json`
+
+    Returns:
+        Its `stamp` (parameters, notebook, package, torch, checkpoint digests) without the run folder's path,
+        its `commit` and `machine`; not its times (those are the report's).
+    """
+    params = {k: v for k, v in run['stamp']['params'].items() if k != 'out_dir'}
+    return dict(stamp={**run['stamp'], 'params': params}, commit=run.get('commit'), machine=run.get('machine'))
+
+def committed_provenance(folder: str | Path) -> dict:
+    """The code version of a committed report, from the stamps beside its results (`results/seed<k>/<nb>.stamp.json`).
+
+    Args:
+        folder: the report's folder, e.g. `figures/paper`
+
+    Returns:
+        `one_version`'s `commits`, `machines`, `package`, `torch` and `checkpoints`: so that "one code version" can be
+        checked from the repository alone.
+
+    Raises:
+        ValueError: the folder holds no stamps, or stamps of different code versions.
+    """
+    paths = sorted(Path(folder).glob('results/seed*/*.stamp.json'))
+    return one_version({(int(p.parent.name[4:]), p.name.removesuffix('.stamp.json')): json.loads(p.read_text())
+                        for p in paths}, str(folder))

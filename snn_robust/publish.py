@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 from .outputs import STYLE, atomic_write, created_dirs, markdown_table, remove_stale, replace_dir, save_table
 from .paper import CLAIMS, NOTEBOOKS
-from .provenance import run_provenance
+from .provenance import committed_stamp, run_provenance
 from .report import discrepancy_table, render_report, section_tables, stand_in_checks, summarise_claims
 from .sections import load_results, section_specs
 
@@ -107,6 +107,8 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
                   evaluation: dict | None = None) -> Path:
     """Write figures/<profile>/: the first seed's figures and notebooks, the tables, REPORT.md, all seeds' results.
 
+    Every seed's `results.json` and run stamp go to `results/seed<k>/<notebook>.json` and `.stamp.json`.
+
     Args:
         profile: the profile of the run
         seeds: its seeds, the first one's figures copied
@@ -142,8 +144,11 @@ def write_outputs(profile: str, seeds: Sequence[int], results: dict[str, list[di
             executed_copy(runs / profile / f'seed{seeds[0]}' / name / f'{name}.ipynb', tmp / 'notebooks', profile)
         for seed in seeds:  # every seed's numbers, so that anyone can audit the verdicts
             (tmp / 'results' / f'seed{seed}').mkdir(parents=True)
-            for name in results: shutil.copy(runs / profile / f'seed{seed}' / name / 'results.json',
-                                             tmp / 'results' / f'seed{seed}' / f'{name}.json')
+            for name in results:
+                run_dir, out = runs / profile / f'seed{seed}' / name, tmp / 'results' / f'seed{seed}'
+                shutil.copy(run_dir / 'results.json', out / f'{name}.json')
+                stamp = committed_stamp(json.loads((run_dir / 'run.json').read_text()))  # one code version, checkable
+                (out / f'{name}.stamp.json').write_text(json.dumps(stamp, indent=1, sort_keys=True) + '\n')
         tables = {}
         if discrepancy := discrepancy_table(results, profile):
             tables['discrepancies'] = ("Discrepancies: the paper's numbers next to ours", *discrepancy)

@@ -11,6 +11,7 @@ from .evidence import decide
 from .pooling import claim_verdict, pool, pool_seeds, prediction_interval
 from .outputs import markdown_table, mean_std
 from .paper import CLAIMS, RULES, TESTS, Test
+from .experiments import TARGET_NAMES
 from .sections import section_specs
 
 # %% auto #0
@@ -74,8 +75,8 @@ def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[st
     Returns:
         One dict per claim of `CLAIMS`, in order: `claim`, `statement`, `verdict` (`snn_robust.pooling.claim_verdict`:
         'holds', 'fails', 'inconclusive', 'verified', 'verification fails', 'stand-in only', 'measured only'; or
-        'not run'; ' (partly run)' added where models did not run), `detail` (how many checks hold, fail, ...;
-        what did not run) and `checks` (`summarise_check` rows).
+        'not run'; ' (partly run)' added where models the claim is stated on (`Claim.models`) did not run), `detail`
+        (how many checks hold, fail, ...; what did not run) and `checks` (`summarise_check` rows).
     """
     rows, stand_ins = [], set(stand_ins)
     for cid, claim in CLAIMS.items():
@@ -93,7 +94,8 @@ def summarise_claims(per_seed: list[dict], not_run: dict, stand_ins: Iterable[st
         checks = [summarise_check(k, [claims[k] for claims in per_seed if k in claims], k in stand_ins,
                                   [s for s, claims in zip(ids, per_seed) if k in claims]) for k in keys]
         verdict = claim_verdict([dict(rule=c['pooled']['rule'], verdict=c['verdict']) for c in checks])
-        partly = sorted(k.split('/', 1)[1] for k in not_run if k.split('/')[0] == claim.notebook)
+        mine = lambda m: not claim.models or m in claim.models or m in TARGET_NAMES  # a user's models are its own
+        partly = sorted(m for k in not_run if k.split('/')[0] == claim.notebook and mine(m := k.split('/', 1)[1]))
         counts = {v: sum(c['verdict'] == v for c in checks) for v in ('holds', 'fails', 'inconclusive', 'verified',
                                                                       'stand-in', 'measured')}
         detail = ', '.join(f'{n} {v}' for v, n in counts.items() if n) + (f"; not run: {', '.join(partly)}"
@@ -115,7 +117,7 @@ def _discrepancy_row(r: dict) -> list:
              "inside one model's interval" if lo <= paper <= hi else "**outside one model's interval**")
     return cells + [f"{p['estimate']:{fmt}} [{p['lo']:{fmt}}, {p['hi']:{fmt}}]",
                     '' if not math.isfinite(lo) else f'[{lo:{fmt}}, {hi:{fmt}}]',
-                    f"{p['estimate'] - paper:+{fmt}}{unit}", where]
+                    f"{p['estimate'] - paper:+{fmt}}{unit}", where + (f"; {r['note']}" if r.get('note') else '')]
 
 def discrepancy_table(results: dict[str, list[dict]], profile: str,
                       notebooks: Sequence[str] | None = None) -> tuple[list, list] | None:

@@ -29,6 +29,8 @@ class SectionSpec:
     figures: tuple[Callable, ...] = ()     # (per_seed, out_dir) -> figures drawn over all seeds by the report
     tables: Callable | None = None         # per_seed -> {file stem: (title, headers, rows)}
     discrepancies: Callable | None = None  # per_seed -> [dict(number, model, label, values, ses, paper, fmt)]
+    trains: Callable | None = None         # (profile, seed) -> {name: TrainConfig}: a study's models, trained
+                                           # by the task graph besides the paper's (None: none)
 
     @property
     def section(self) -> Section:

@@ -17,7 +17,7 @@ from .checkpoints import checkpoint_path
 from .experiments import notebook_models
 from .outputs import atomic_write
 from .provenance import git_commit, machine_description, notebook_stamp, notebooks_dir, reusable
-from .sections import load_results
+from .sections import load_results, section_spec
 from .train import TrainConfig, get_model
 
 # %% auto #0
@@ -205,7 +205,9 @@ def task_graph(profile: str, seeds: list[int], notebooks: list[str], device: str
             run_dir = runs / profile / f'seed{seed}' / name
             if params.get('target'): pass  # a user's trained models: loaded by the notebooks, never trained
             elif force or reusable(run_dir, notebook_stamp(name, params, run_dir, nbs)[1]) is None:
-                for model, config in notebook_models(name, profile, seed).items():
+                studies = section_spec(name).trains  # a section's study trains models of its own
+                models = {**notebook_models(name, profile, seed), **(studies(profile, seed) if studies else {})}
+                for model, config in models.items():
                     key = f'train {config.name()}'
                     noisy = f' (noise {config.noise_var:g})' if config.noise_var else ''
                     log = runs / profile / 'train' / f'{config.name()}.log'

@@ -107,12 +107,14 @@ def sampled_loss(objective: Callable[[torch.Tensor, torch.Tensor, torch.Tensor |
 
     Returns:
         A recipe's loss `loss(model, config, x, y, n_data, generator)`: the scalar loss of one batch, its
-        realisations drawn from `generator` (the KL is 0 for a model without a `kl` method).
+        realisations drawn from `generator`, the KL weighted by `config.kl_weight` (0 for a model without a `kl`
+        method).
     """
     def loss(model, config, x, y, n_data, generator):
         streams = sample_streams(config.train_samples, generator, x.device)
         logits = model.realisations(x.expand(config.train_samples, *x.shape), streams)
-        return objective(logits, y, model.kl() if hasattr(model, 'kl') else 0.0, n_data)  # no prior: no KL
+        kl = model.kl() * config.kl_weight if hasattr(model, 'kl') else 0.0  # no prior: no KL
+        return objective(logits, y, kl, n_data)
     return loss
 
 def _wrn(config, shape): return WideResNet(config.depth, config.widen_factor, config.dropout, in_channels=shape[0])
@@ -135,7 +137,7 @@ def adam(params: Iterable[torch.nn.Parameter], config: TrainConfig) -> torch.opt
 
 def _sgd(params, config): return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=5e-4)
 
-_MLP_FIELDS, _WRN_FIELDS = ('hidden', 'init_var', 'train_samples'), ('depth', 'widen_factor', 'dropout')
+_MLP_FIELDS, _WRN_FIELDS = ('hidden', 'init_var', 'kl_weight', 'train_samples'), ('depth', 'widen_factor', 'dropout')
 RECIPES = {'bnn': Recipe(_mlp, sampled_loss(elbo_loss), adam, ignores=_WRN_FIELDS, streams=STREAMS),
            'im': Recipe(_mlp, sampled_loss(mixture_loss), adam, ignores=_WRN_FIELDS, streams=STREAMS),
            'wrn': Recipe(_wrn, _wrn_loss, _sgd, wrn_lr, ignores=_MLP_FIELDS)}
@@ -175,6 +177,7 @@ class TrainConfig:
     n_train: int | None = None          # first n training images (None: all)
     hidden: tuple[int, ...] = (128, 128)
     init_var: float = 1e-4
+    kl_weight: float = 1.0              # the KL term's weight (the prior's strength; 1: the ELBO; not in the hash at 1)
     depth: int = 28
     widen_factor: int = 10
     dropout: float = 0.3
@@ -187,6 +190,7 @@ class TrainConfig:
         if self.n_train is not None: check_count(self.n_train, 'n_train')
         object.__setattr__(self, 'seed', check_seed(self.seed))
         for name in ('lr', 'init_var'): check_real(getattr(self, name), name, 0, strict=True)
+        object.__setattr__(self, 'kl_weight', float(check_real(self.kl_weight, 'kl_weight', 0)))
         check_real(self.noise_var, 'noise_var', 0)
         if (isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, '__iter__') or not self.hidden
                 or any(isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in self.hidden)):
@@ -205,7 +209,8 @@ class TrainConfig:
         """
         recipe = RECIPES[self.model]
         fields = {k: v for k, v in dataclasses.asdict(self).items()
-                  if k not in recipe.ignores and (k, v) != ('precision', 'fp32')}  # fp32 models keep their names
+                  if k not in recipe.ignores  # the defaults added later are left out: old models keep their names
+                  and (k, v) not in (('precision', 'fp32'), ('kl_weight', 1.0))}
         return {'format': FORMAT_VERSION, **({'streams': recipe.streams} if recipe.streams else {}), **fields}
 
     def hash(self) -> str:

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +12,10 @@ import torch
 
 from snn_robust.evidence import check
 from snn_robust.outputs import atomic_write, save_json
-from snn_robust.provenance import package_hash
+from snn_robust.provenance import committed_provenance, package_hash
 from snn_robust.publish import write_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tree(folder):
@@ -43,7 +46,8 @@ RESULTS = {'07_variance': [{'labels': {'bnn': 'BNN', 'im': 'IM'}, 'paper_setting
                             'claims': {'C4/variance/bnn/im': check('C4/variance/bnn/im', [np.full(20, 0.1)])}}]}
 OUTPUTS = ['smoke', 'smoke/REPORT.md', 'smoke/checks.csv', 'smoke/checks.md', 'smoke/claims.csv', 'smoke/claims.md',
            'smoke/fig4_prediction_variance.png', 'smoke/notebooks', 'smoke/notebooks/07_variance.ipynb', 'smoke/results',
-           'smoke/results/seed0', 'smoke/results/seed0/07_variance.json']
+           'smoke/results/seed0', 'smoke/results/seed0/07_variance.json',
+           'smoke/results/seed0/07_variance.stamp.json']
 
 
 def test_write_outputs_swaps_in_a_complete_folder(tmp_path, runs):
@@ -54,6 +58,7 @@ def test_write_outputs_swaps_in_a_complete_folder(tmp_path, runs):
     assert f'package source `{package_hash()}`' in text and 'commit abc123' in text and '`bnn.pt` ab12' in text
     assert '![fig4_prediction_variance.png](fig4_prediction_variance.png)' in text  # figures shown, not listed
     assert sorted(tree(figures)) == OUTPUTS
+    assert committed_provenance(figures / 'smoke')['package'] == package_hash()  # checkable from the folder alone
     write_outputs('smoke', [0], RESULTS, {}, [[0, '07_variance', 2.0, 1.9, 0.1, 'ran']], figures, runs, 'cpu')  # replaces it: no leftovers
     assert sorted(tree(figures)) == OUTPUTS
 
@@ -79,3 +84,14 @@ def test_temporary_folders_of_killed_runs_are_removed_those_of_live_runs_kept(tm
     live = figures / f'.smoke.tmp-{os.getpid()}-xyz'; live.mkdir()  # a run in progress (this process)
     write_outputs('smoke', [0], RESULTS, {}, [], figures, runs, 'cpu')
     assert sorted(p.name for p in figures.iterdir()) == sorted([live.name, 'smoke'])
+
+
+@pytest.mark.parametrize('report', sorted(ROOT.glob('figures/**/REPORT.md')), ids=lambda p: str(p.parent.relative_to(ROOT)))
+def test_a_committed_report_is_one_code_version_checkable_from_the_repository(report):
+    "Every notebook run of a committed report has its stamp beside its results, all of one package, the one REPORT.md names."
+    folder = report.parent
+    numbers = {p.with_suffix('') for p in folder.glob('results/seed*/*.json') if not p.name.endswith('.stamp.json')}
+    stamps = {p.with_suffix('').with_suffix('') for p in folder.glob('results/seed*/*.stamp.json')}
+    assert numbers and numbers == stamps, sorted(map(str, numbers ^ stamps))
+    provenance = committed_provenance(folder)
+    assert f"package source `{provenance['package']}`" in report.read_text()
